@@ -1,0 +1,3 @@
+from cyclegan_fx.cli import main
+
+main()

@@ -1,0 +1,81 @@
+"""``cyclegan-fx models``: list, import, inspect and remove installed models."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import click
+
+log = logging.getLogger("cyclegan_fx")
+
+
+@click.group()
+def models() -> None:
+    """Manage the model store (see 'models list' for where it is)."""
+
+
+@models.command("list")
+def list_models() -> None:
+    """Installed models: name, directions, menu label."""
+    from cyclegan_fx.models import ModelStore
+
+    store = ModelStore()
+    installed = store.list()
+    if not installed:
+        click.echo(f"No models in {store.models_dir}.")
+        return
+    width = max(len(m.name) for m in installed)
+    for m in installed:
+        click.echo(f"{m.name:<{width}}  {','.join(m.info.directions):<7}  {m.info.label}")
+    log.info("(store: %s)", store.models_dir)
+
+
+@models.command("import")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--name", required=True, help="Store name (letters, digits, '-', '_').")
+@click.option("--label", default=None, help="Menu label, e.g. 'Summer to Winter'. Default: the name.")
+@click.option("--direction", type=click.Choice(["a2b", "b2a"]), default="a2b", show_default=True,
+              help="Which direction this generator translates; import twice for both.")
+@click.option("--training-size", type=click.IntRange(min=16), default=None, help="Crop size it was trained at.")
+@click.option("--work-size", type=click.IntRange(min=16), default=1024, show_default=True,
+              help="Recommended long side to translate at.")
+def import_model(path: Path, name: str, label, direction: str, training_size, work_size: int) -> None:
+    """Import a generator checkpoint (official .pth, vintagify, safetensors) as NAME."""
+    from cyclegan_fx.models import ModelStore
+
+    model = ModelStore().import_checkpoint(path, name, label, direction, training_size, work_size)
+    arch = model.info.directions[direction].architecture
+    click.echo(f"Imported {path} as {model.name} ({direction}, {arch['name']}) into {model.path}.")
+
+
+@models.command("info")
+@click.argument("name")
+def info(name: str) -> None:
+    """Everything model.json says about NAME, and the generator's contract."""
+    from cyclegan_fx.models import resolve_model
+
+    model = resolve_model(name)
+    data = model.info.to_json()
+    for direction in model.info.directions:
+        generator = model.generator(direction)
+        data["directions"][direction]["contract"] = {
+            "receptive_field_radius": generator.radius,
+            "granularity": generator.granularity,
+            "min_size": generator.min_size,
+            "tileable": generator.tileable,
+            "parameters": sum(p.numel() for p in generator.net.parameters()),
+        }
+    data["path"] = str(model.path)
+    click.echo(json.dumps(data, indent=2))
+
+
+@models.command("remove")
+@click.argument("name")
+def remove(name: str) -> None:
+    """Delete NAME from the store."""
+    from cyclegan_fx.models import ModelStore
+
+    ModelStore().remove(name)
+    click.echo(f"Removed {name}.")

@@ -1,0 +1,60 @@
+"""Progress for long jobs: a bar with ETA on a terminal, plain log lines otherwise."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Callable
+
+from cyclegan_fx.runtime.progress import Progress
+
+log = logging.getLogger("cyclegan_fx")
+
+
+class BatchProgress:
+    """Progress over a number of items, each reporting fractions of itself."""
+
+    def __init__(self, total: int, unit: str = "image") -> None:
+        self.total = total
+        self.unit = unit
+        self.done = 0
+        self.bar = None
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit=unit, dynamic_ncols=True, bar_format=_BAR)
+
+    def item(self, name: str) -> Callable[[Progress], None]:
+        """A callback for the runner while ``name`` is processed."""
+        started = time.monotonic()
+        last_logged = [0.0]
+        if self.bar is not None:
+            self.bar.set_postfix_str(name, refresh=False)
+
+        def report(p: Progress) -> None:
+            if self.bar is not None:
+                self.bar.n = self.done + p.fraction
+                self.bar.refresh()
+            elif time.monotonic() - started > 10 and p.fraction - last_logged[0] >= 0.25:
+                last_logged[0] = p.fraction
+                log.info("  %s: %d%% (%d/%d tiles)", name, 100 * p.fraction, p.tiles_done, p.tiles_total)
+
+        return report
+
+    def finished(self, message: str) -> None:
+        """One item is done: advance and say what happened."""
+        self.done += 1
+        if self.bar is not None:
+            self.bar.n = self.done
+            self.bar.refresh()
+            self.bar.write(message, file=sys.stderr)
+        else:
+            log.info("[%d/%d] %s", self.done, self.total, message)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+_BAR = "{l_bar}{bar}| {n:.1f}/{total} [{elapsed}<{remaining}]{postfix}"

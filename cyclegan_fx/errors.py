@@ -1,0 +1,43 @@
+"""User-facing errors: each carries one sentence that the CLI prints as it is."""
+
+from __future__ import annotations
+
+
+class CycleganFxError(Exception):
+    """Base of every error caused by what the user asked for or gave us."""
+
+
+class ImageReadError(CycleganFxError):
+    """An input file is missing, empty, truncated or not an image."""
+
+
+class ImageTooLargeError(CycleganFxError):
+    """An image has more pixels than the configured limit."""
+
+
+class ImageTooSmallError(CycleganFxError):
+    """An image is smaller than the network can process."""
+
+
+class OutputError(CycleganFxError):
+    """An output cannot be written: it exists already or its folder is not writable."""
+
+
+class ModelNotFoundError(CycleganFxError):
+    """A model name, bundle or file does not exist."""
+
+
+class CheckpointError(CycleganFxError):
+    """A weights file is corrupt, unsafe, or of a layout no architecture matches."""
+
+
+class DirectionError(CycleganFxError):
+    """A model lacks the translation direction that was asked for."""
+
+
+class ConfigError(CycleganFxError):
+    """An option value is invalid or options contradict each other."""
+
+
+class DeviceError(CycleganFxError):
+    """The requested device or precision is not available here."""

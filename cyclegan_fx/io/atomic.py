@@ -1,0 +1,44 @@
+"""Write files under a temporary name in the target folder, then rename into place."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+from cyclegan_fx.errors import OutputError
+
+
+def temporary_sibling(path: Path) -> Path:
+    """A hidden, unique name next to ``path`` that folder watchers and globs skip."""
+    return path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike[str], overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary path; on success rename it to ``path``, on failure remove it.
+
+    Readers of ``path`` never see a partial file, and an existing file is only
+    replaced when ``overwrite`` is true.
+    """
+    target = Path(path)
+    if target.exists() and not overwrite:
+        raise OutputError(f"{target} exists already; pass --overwrite to replace it.")
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise OutputError(f"Cannot write {target}: folder {folder} does not exist.")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"Cannot write {target}: folder {folder} is not writable.")
+    tmp = temporary_sibling(target)
+    try:
+        yield tmp
+        if not overwrite and target.exists():
+            raise OutputError(f"{target} appeared while it was being written; nothing was replaced.")
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise OutputError(f"Cannot write {target}: {exc.strerror or exc}.") from exc
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()

@@ -1,0 +1,33 @@
+"""Turn a ``--model`` value into a Model: a store name, a bundle folder or a checkpoint file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cyclegan_fx.errors import ModelNotFoundError
+from cyclegan_fx.models.bundle import MANIFEST, DirectionInfo, Model, ModelInfo, read_bundle
+from cyclegan_fx.models.store import ModelStore
+from cyclegan_fx.networks import load_generator
+
+CHECKPOINT_SUFFIXES = (".pth", ".pt", ".safetensors")
+
+
+def resolve_model(ref: str, store: ModelStore | None = None) -> Model:
+    """A model from a store name, a bundle folder, or a single generator file (direction a2b)."""
+    path = Path(ref).expanduser()
+    if path.is_dir():
+        if (path / MANIFEST).is_file():
+            return read_bundle(path)
+        raise ModelNotFoundError(f"{path} is a folder but not a model bundle (it has no {MANIFEST}).")
+    if path.suffix in CHECKPOINT_SUFFIXES:
+        if not path.is_file():
+            raise ModelNotFoundError(f"Model file {path} does not exist.")
+        return checkpoint_model(path)
+    return (store or ModelStore()).get(ref)
+
+
+def checkpoint_model(path: Path) -> Model:
+    """A one-direction model around a bare generator checkpoint."""
+    generator = load_generator(path)
+    entry = DirectionInfo(str(path.resolve()), generator.spec())
+    return Model(ModelInfo(path.stem, path.stem, {"a2b": entry}), path)

@@ -1,0 +1,1 @@
+"""Inference: the tile planner, the sweep schedule, backends and the runner."""

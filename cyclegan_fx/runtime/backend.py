@@ -1,0 +1,54 @@
+"""The interface every inference backend implements, and the statistics it is given.
+
+The tiled executor only ever asks a backend to run one segment of a generator's
+program on a batch of tiles. A PyTorch backend interprets the program; an ONNX
+Runtime or TensorRT backend runs one exported graph per segment, with the norm
+statistics as graph inputs. Everything else (planning, statistics, stitching)
+stays outside the backends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import torch
+
+from cyclegan_fx.runtime.schedule import Segment
+
+
+@dataclass(frozen=True)
+class NormStats:
+    """Per-channel mean and biased variance of one normalization's input (float64, CPU)."""
+
+    mean: torch.Tensor
+    var: torch.Tensor
+
+
+@dataclass
+class SegmentResult:
+    out: torch.Tensor  # activation at ``segment.end`` (pre-norm when the end is a norm)
+    saved: list[torch.Tensor]  # one per ``segment.saves_out``
+    stats: dict[int, NormStats] = field(default_factory=dict)  # recorded local statistics (batch of one)
+
+
+class Backend(Protocol):
+    name: str
+    device: torch.device
+    dtype: torch.dtype  # dtype of activations passed in and returned
+
+    def run(
+        self,
+        segment: Segment,
+        x: torch.Tensor,
+        skips: Sequence[torch.Tensor],
+        stats: Mapping[int, NormStats],
+        record: bool = False,
+    ) -> SegmentResult:
+        """Run ``segment`` on a batch ``x`` (N, C, H, W) already on ``device`` in ``dtype``.
+
+        Norms inside the segment use ``stats`` unless ``segment.local_norms``;
+        with ``record`` the local statistics are returned too.
+        """
+        ...

@@ -1,0 +1,108 @@
+"""Tile geometry: rectangles in, rectangles out. No tensors, no state.
+
+Cores partition the (granularity-padded) image; every pixel belongs to exactly
+one core. A tile is its core grown by a margin on the sides that face other
+tiles, as one fixed size for the whole grid, so tiles can be batched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Rect:
+    y0: int
+    x0: int
+    y1: int
+    x1: int
+
+    @property
+    def height(self) -> int:
+        return self.y1 - self.y0
+
+    @property
+    def width(self) -> int:
+        return self.x1 - self.x0
+
+    @property
+    def area(self) -> int:
+        return self.height * self.width
+
+    def scaled(self, scale: int) -> Rect:
+        """The same rectangle on a grid ``scale`` times coarser (coordinates must divide)."""
+        return Rect(self.y0 // scale, self.x0 // scale, self.y1 // scale, self.x1 // scale)
+
+    def relative_to(self, outer: Rect) -> Rect:
+        return Rect(self.y0 - outer.y0, self.x0 - outer.x0, self.y1 - outer.y0, self.x1 - outer.x0)
+
+    def intersects(self, other: Rect) -> bool:
+        return self.y0 < other.y1 and other.y0 < self.y1 and self.x0 < other.x1 and other.x0 < self.x1
+
+
+@dataclass(frozen=True)
+class Tile:
+    core: Rect  # the pixels this tile is responsible for
+    region: Rect  # what it reads: the core plus context
+
+
+def round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+def split(length: int, max_core: int, align: int) -> list[tuple[int, int]]:
+    """Cut ``0..length`` into near-equal aligned spans no longer than ``max_core``."""
+    if length % align or max_core < align:
+        raise ValueError("length must be aligned and the core at least one alignment unit")
+    units, per_core = length // align, max(1, max_core // align)
+    count = -(-units // per_core)
+    base, extra = divmod(units, count)
+    spans, start = [], 0
+    for i in range(count):
+        size = (base + (i < extra)) * align
+        spans.append((start, start + size))
+        start += size
+    return spans
+
+
+def plan_cores(height: int, width: int, max_core: int, align: int) -> list[Rect]:
+    """Cores in raster order covering the whole image."""
+    rows, cols = split(height, max_core, align), split(width, max_core, align)
+    return [Rect(y0, x0, y1, x1) for y0, y1 in rows for x0, x1 in cols]
+
+
+def plan_tiles(cores: list[Rect], margin: int, height: int, width: int) -> list[Tile]:
+    """Grow every core by ``margin`` into one common tile size that stays inside the image.
+
+    A tile at the image border is shifted inwards rather than clipped, so it keeps
+    the common size; its core then has more context on one side, never less than
+    ``margin`` on a side that faces another tile.
+    """
+    tile_h = min(max(c.height for c in cores) + 2 * margin, height)
+    tile_w = min(max(c.width for c in cores) + 2 * margin, width)
+    tiles = []
+    for core in cores:
+        y0 = min(max(core.y0 - margin, 0), height - tile_h)
+        x0 = min(max(core.x0 - margin, 0), width - tile_w)
+        tiles.append(Tile(core, Rect(y0, x0, y0 + tile_h, x0 + tile_w)))
+    return tiles
+
+
+def last_readers(tiles: list[Tile]) -> list[int]:
+    """For each tile, the index of the last tile whose region overlaps its core.
+
+    A sweep that overwrites the canvas it reads may write a core only after that
+    tile has read its region.
+    """
+    regions = np.array([(t.region.y0, t.region.x0, t.region.y1, t.region.x1) for t in tiles])
+    cores = np.array([(t.core.y0, t.core.x0, t.core.y1, t.core.x1) for t in tiles])
+    overlap = (
+        (regions[None, :, 0] < cores[:, None, 2])
+        & (cores[:, None, 0] < regions[None, :, 2])
+        & (regions[None, :, 1] < cores[:, None, 3])
+        & (cores[:, None, 1] < regions[None, :, 3])
+    )
+    index = np.arange(len(tiles))
+    return np.where(overlap, index[None, :], -1).max(axis=1).tolist()

@@ -1,0 +1,145 @@
+"""The one path every image takes: pixels in, translated pixels out.
+
+GIMP, the folder watcher, video and ``cyclegan-fx apply`` all call ``Runner.run``.
+A Runner holds only what is fixed for its life (the generator and a backend);
+everything about one call lives in that call, so threads may share a Runner.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from cyclegan_fx.errors import DeviceError, ImageTooLargeError, ImageTooSmallError
+from cyclegan_fx.networks import Generator
+from cyclegan_fx.runtime import pixels, resample
+from cyclegan_fx.runtime.backend import Backend, NormStats
+from cyclegan_fx.runtime.config import RunOptions, StatsMode
+from cyclegan_fx.runtime.devices import is_out_of_memory
+from cyclegan_fx.runtime.executor import Grid, execute, sweep_cost, sweep_tiles
+from cyclegan_fx.runtime.plan import plan_cores, round_up
+from cyclegan_fx.runtime.progress import ProgressCallback, ProgressTracker
+from cyclegan_fx.runtime.schedule import Schedule, exact_schedule, segment, single_sweep
+from cyclegan_fx.runtime.sizing import choose_grid, storage_device
+
+log = logging.getLogger(__name__)
+
+
+class Runner:
+    def __init__(self, generator: Generator, backend: Backend, work_size: int | None = None) -> None:
+        """``work_size`` is the model's recommended long side; None means full resolution."""
+        self.generator = generator
+        self.backend = backend
+        self.work_size = work_size
+        self._schedules = {
+            StatsMode.EXACT: exact_schedule(generator.program),
+            StatsMode.THUMBNAIL: single_sweep(generator.program, local_norms=False),
+            StatsMode.TILE: single_sweep(generator.program, local_norms=True),
+        }
+
+    def run(self, image: np.ndarray, options: RunOptions = RunOptions(), progress: ProgressCallback | None = None) -> np.ndarray:
+        """Translate an H x W [x C] array (uint8, uint16 or float; gray, RGB, with or without alpha)."""
+        height, width = image.shape[:2]
+        if height * width > options.max_pixels:
+            raise ImageTooLargeError(
+                f"The image is {width}x{height} ({height * width / 1e6:.0f} MP), over the "
+                f"{options.max_pixels / 1e6:.0f} MP limit; raise it with --max-pixels."
+            )
+        rgb, alpha, layout = pixels.split(image)
+        shape = resample.work_shape(height, width, self._work_long_side(options), self.generator.min_size)
+        if shape == (height, width):
+            out = self.translate(rgb, options, progress)
+        else:
+            small = resample.downscale(rgb, shape)
+            out = resample.restore_detail(self.translate(small, options, progress), rgb, small)
+        return pixels.join(resample.blend(rgb, out, options.strength), alpha, layout)
+
+    def _work_long_side(self, options: RunOptions) -> int | None:
+        if options.work_size == "model":
+            return self.work_size
+        return None if options.work_size == "full" else options.work_size
+
+    def translate(self, rgb: np.ndarray, options: RunOptions = RunOptions(), progress: ProgressCallback | None = None) -> np.ndarray:
+        """The network on float RGB in [0, 1] at its own resolution (no work size, no blending)."""
+        height, width = rgb.shape[:2]
+        need = self.generator.min_size
+        if min(height, width) < need:
+            raise ImageTooSmallError(f"The image is {width}x{height} pixels; this model needs at least {need}x{need}.")
+        x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).mul(2.0).sub(1.0)
+        x = _pad_to_multiple(x, self.generator.granularity)
+        y = self._execute(x, options, progress)
+        return y[:, :height, :width].add(1.0).mul(0.5).permute(1, 2, 0).numpy()
+
+    def _execute(self, x: torch.Tensor, options: RunOptions, progress: ProgressCallback | None) -> torch.Tensor:
+        """Run the schedule, halving the tile after an out-of-memory error."""
+        mode = options.stats if self.generator.tileable else StatsMode.EXACT
+        tile = options.tile if self.generator.tileable else 0
+        while True:
+            grid = choose_grid(self.generator.program, self.backend, x.shape[1], x.shape[2], tile, options.batch, mode)
+            try:
+                return self._run_grid(x, grid, mode, options, progress)
+            except (torch.OutOfMemoryError, RuntimeError) as exc:
+                if not is_out_of_memory(exc):
+                    raise
+                tile = _smaller_tile(grid, self.generator.granularity, exc)
+                log.warning("Out of memory with %d px tiles; retrying with %d px tiles.", _core_size(grid), tile)
+                if self.backend.device.type == "cuda":
+                    torch.cuda.empty_cache()
+
+    def _run_grid(self, x: torch.Tensor, grid: Grid, mode: StatsMode, options: RunOptions, progress) -> torch.Tensor:
+        program = self.generator.program
+        whole = len(grid.cores) == 1
+        stats: dict[int, NormStats] = {}
+        if mode is StatsMode.THUMBNAIL:
+            stats = self._thumbnail_stats(x, options.thumbnail_size)
+            schedule = self._schedules[StatsMode.THUMBNAIL]
+        elif whole or mode is StatsMode.TILE:
+            schedule = self._schedules[StatsMode.TILE]
+        else:
+            schedule = self._schedules[StatsMode.EXACT]
+        tracker = _tracker(program, schedule, grid, progress)
+        storage = storage_device(program, schedule, self.backend, grid)
+        return execute(self.backend, program, schedule, x.to(storage), grid, stats, tracker.tile_done, storage).cpu()
+
+    def _thumbnail_stats(self, x: torch.Tensor, long_side: int) -> dict[int, NormStats]:
+        """Statistics of every norm, measured on a downscaled copy in one pass."""
+        g = self.generator.granularity
+        scale = min(1.0, long_side / max(x.shape[1:]))
+        size = [max(self.generator.min_size, round_up(round(s * scale), g)) for s in x.shape[1:]]
+        thumb = F.interpolate(x[None], size=size, mode="bilinear", antialias=True, align_corners=False)
+        seg = segment(self.generator.program, 0, len(self.generator.program), local_norms=True)
+        thumb = thumb.to(self.backend.device, self.backend.dtype)
+        return self.backend.run(seg, thumb, [], {}, record=True).stats
+
+
+def _pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Pad bottom and right to a multiple, mirroring where the image is large enough."""
+    pad_h = round_up(x.shape[1], multiple) - x.shape[1]
+    pad_w = round_up(x.shape[2], multiple) - x.shape[2]
+    if not pad_h and not pad_w:
+        return x
+    mode = "reflect" if pad_h < x.shape[1] and pad_w < x.shape[2] else "replicate"
+    return F.pad(x[None], (0, pad_w, 0, pad_h), mode=mode)[0]
+
+
+def _tracker(program, schedule: Schedule, grid: Grid, progress: ProgressCallback | None) -> ProgressTracker:
+    cost, count = 0.0, 0
+    for sweep in schedule.sweeps:
+        tiles = sweep_tiles(program, sweep, grid)
+        cost += sum(sweep_cost(program, sweep, t) for t in tiles)
+        count += len(tiles)
+    return ProgressTracker(progress, cost, count)
+
+
+def _core_size(grid: Grid) -> int:
+    return max(max(c.height, c.width) for c in grid.cores)
+
+
+def _smaller_tile(grid: Grid, granularity: int, exc: BaseException) -> int:
+    tile = round_up(_core_size(grid) // 2, granularity)
+    if tile < max(64, granularity):
+        raise DeviceError("Out of memory even with the smallest tiles; free memory or use --device cpu.") from exc
+    return tile

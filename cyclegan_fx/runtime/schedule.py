@@ -1,0 +1,140 @@
+"""Which sweeps over the tiles compute a program, and where their results are kept.
+
+A sweep runs a span of the program on every tile. In exact mode each instance
+normalization needs the statistics of the whole image before any tile can pass
+it, so the program is cut at every normalization:
+
+* at the cheapest resolution (fewest values per input pixel: the ResNet
+  bottleneck) the pre-norm activation is stored whole in a canvas, and the next
+  sweep starts from it with a margin of a few pixels;
+* at the expensive full-resolution normalizations nothing is stored; later
+  sweeps recompute from the last canvas (the encoder and decoder ends are cheap).
+
+Canvases whose last reader is the sweep that writes a new canvas of the same
+shape are reused in place, which keeps a ResNet to two bottleneck canvases.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cyclegan_fx.networks.program import OpKind, Program
+
+INPUT = 0  # slot of the input image
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A span of the program as one backend call sees it."""
+
+    start: int
+    end: int
+    skips_in: tuple[int, ...] = ()  # SAVE positions before ``start`` whose ADD/CAT lies inside
+    saves_out: tuple[int, ...] = ()  # SAVE positions inside whose ADD/CAT lies at or after ``end``
+    local_norms: bool = False  # norms use each tile's own statistics instead of given ones
+
+
+@dataclass(frozen=True)
+class Sweep:
+    segment: Segment
+    source: int  # slot read at ``segment.start``
+    skip_slots: tuple[int, ...]  # slot of each ``segment.skips_in``
+    sinks: tuple[tuple[int, int], ...]  # (position, slot): SAVE outputs, or ``end`` for the activation
+    collect: bool  # accumulate statistics of the activation at ``end`` (a norm)
+
+
+@dataclass(frozen=True)
+class SlotShape:
+    channels: int
+    scale: int
+
+
+@dataclass(frozen=True)
+class Schedule:
+    sweeps: tuple[Sweep, ...]
+    slots: dict[int, SlotShape]
+    last_use: dict[int, int]  # slot -> index of the last sweep that reads it
+
+
+def segment(program: Program, start: int, end: int, local_norms: bool = False) -> Segment:
+    """The segment for ``start..end-1`` with its skip inputs and outputs."""
+    partner = program.partner
+    skips_in = tuple(
+        s for s in range(start) if program.ops[s].kind is OpKind.SAVE and start <= partner[s] < end
+    )
+    saves_out = tuple(
+        s for s in range(start, end) if program.ops[s].kind is OpKind.SAVE and partner[s] >= end
+    )
+    return Segment(start, end, skips_in, saves_out, local_norms)
+
+
+def single_sweep(program: Program, local_norms: bool) -> Schedule:
+    """The whole program in one sweep (norm statistics known beforehand, or per tile)."""
+    sweep = Sweep(segment(program, 0, len(program), local_norms), INPUT, (), (), collect=False)
+    return Schedule((sweep,), {INPUT: SlotShape(program.in_channels, 1)}, {INPUT: 0})
+
+
+def exact_schedule(program: Program) -> Schedule:
+    """Sweeps that give every normalization the statistics of the whole image."""
+    norms = program.norms
+    if not norms:
+        return single_sweep(program, local_norms=False)
+    cheapest = min(program.density(n) for n in norms)
+    plans: list[tuple[int, int, bool]] = []
+    start = 0
+    for n in norms:
+        store = program.density(n) <= cheapest
+        plans.append((start, n, store))
+        if store:
+            start = n
+    plans.append((start, len(program), False))
+    return _assign_slots(program, plans)
+
+
+def _assign_slots(program: Program, plans: list[tuple[int, int, bool]]) -> Schedule:
+    """Give every stored value a slot, reusing slots whose value is read for the last time."""
+    segments = [segment(program, start, end) for start, end, _ in plans]
+    last_read = {value: i for i, seg in enumerate(segments) for value in _reads(seg)}
+    value_slot: dict[Value, int] = {("act", 0): INPUT}
+    slots = {INPUT: SlotShape(program.in_channels, 1)}
+    live: dict[int, Value] = {}
+    last_use: dict[int, int] = {}
+    sweeps = []
+    for i, (seg, (_, end, store)) in enumerate(zip(segments, plans)):
+        source = value_slot[("act", seg.start)]
+        skip_slots = tuple(value_slot[("save", s)] for s in seg.skips_in)
+        sinks = []
+        for value in _stored(seg) if store else []:
+            shape = SlotShape(program.channels_before[value[1]], program.scale_before[value[1]])
+            slot = _free_slot(live, slots, last_read, shape, i)
+            if slot is None:
+                slot = len(slots)
+                slots[slot] = shape
+            live[slot] = value
+            value_slot[value] = slot
+            sinks.append((value[1], slot))
+        for slot in (source, *skip_slots, *(slot for _, slot in sinks)):
+            last_use[slot] = i
+        sweeps.append(Sweep(seg, source, skip_slots, tuple(sinks), collect=end < len(program)))
+    return Schedule(tuple(sweeps), slots, last_use)
+
+
+Value = tuple[str, int]  # ("act", position): activation before that op; ("save", position): a SAVE output
+
+
+def _reads(seg: Segment) -> list[Value]:
+    return [("act", seg.start)] + [("save", s) for s in seg.skips_in]
+
+
+def _stored(seg: Segment) -> list[Value]:
+    return [("save", s) for s in seg.saves_out] + [("act", seg.end)]
+
+
+def _free_slot(
+    live: dict[int, Value], slots: dict[int, SlotShape], last_read: dict[Value, int], shape: SlotShape, sweep: int
+) -> int | None:
+    """A slot of this shape whose value nobody reads after ``sweep``."""
+    for slot, value in live.items():
+        if slots[slot] == shape and last_read.get(value, -1) <= sweep:
+            return slot
+    return None

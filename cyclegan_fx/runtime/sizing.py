@@ -1,0 +1,90 @@
+"""How big tiles and batches are, and where canvases live, from the memory there is."""
+
+from __future__ import annotations
+
+import torch
+
+from cyclegan_fx.errors import DeviceError
+from cyclegan_fx.networks import Program
+from cyclegan_fx.runtime.backend import Backend
+from cyclegan_fx.runtime.config import StatsMode
+from cyclegan_fx.runtime.devices import available_memory
+from cyclegan_fx.runtime.executor import Grid
+from cyclegan_fx.runtime.plan import plan_cores, round_up
+from cyclegan_fx.runtime.schedule import INPUT, Schedule, exact_schedule
+
+CORE_SIZES = (2048, 1536, 1024, 768, 512, 384, 256, 192, 128, 96, 64)
+CPU_TILE_BUDGET = 1 << 30  # larger tiles gain nothing on a CPU and crowd out the canvases
+GPU_TILE_SHARE = 0.5
+MAX_BATCH = 8
+_OVERHEAD = 3  # input, output and workspace of the widest layer, plus the allocator's slack
+
+
+def choose_grid(
+    program: Program, backend: Backend, height: int, width: int, tile: int | None, batch: int | None, mode: StatsMode
+) -> Grid:
+    """Cores of the requested size (0: one for the whole image) or the largest that fits in memory."""
+    margin = _margin(program, mode)
+    budget = _tile_budget(backend)
+    itemsize = torch.empty((), dtype=backend.dtype).element_size()
+    if tile == 0:
+        core = max(height, width)
+    elif tile is None:
+        fits = [c for c in CORE_SIZES if tile_bytes(program, c, margin, itemsize) <= budget]
+        core = min(fits[0] if fits else CORE_SIZES[-1], round_up(max(height, width), program.granularity))
+    else:
+        core = round_up(tile, program.granularity)
+    cores = plan_cores(height, width, core, program.granularity)
+    if batch is None:
+        batch = _auto_batch(backend, tile_bytes(program, core, margin, itemsize), budget, len(cores))
+    return Grid(cores, height, width, batch)
+
+
+def tile_bytes(program: Program, core: int, margin: int, itemsize: int) -> int:
+    """Peak memory of one tile: the widest layer's input and output at that layer's resolution."""
+    side = core + 2 * margin
+    widest = 0.0
+    for i in range(len(program)):
+        after = program.channels_before[i + 1] if i + 1 < len(program) else program.out_channels
+        scale_after = program.scale_before[i + 1] if i + 1 < len(program) else 1
+        values = program.channels_before[i] / program.scale_before[i] ** 2 + after / scale_after**2
+        widest = max(widest, values)
+    return int(widest * side * side * itemsize * _OVERHEAD)
+
+
+def storage_device(program: Program, schedule: Schedule, backend: Backend, grid: Grid) -> torch.device:
+    """Canvases stay on the GPU when they fit there comfortably, else in host memory."""
+    itemsize = torch.empty((), dtype=backend.dtype).element_size()
+    pixels = grid.height * grid.width
+    need = sum(s.channels * pixels // s.scale**2 * itemsize for k, s in schedule.slots.items() if k != INPUT)
+    need += 2 * program.out_channels * pixels * 4
+    if backend.device.type == "cuda" and need < available_memory(backend.device) * (1 - GPU_TILE_SHARE) * 0.8:
+        return backend.device
+    free = available_memory(torch.device("cpu"))
+    if need > free:
+        raise DeviceError(
+            f"Exact statistics for a {grid.width}x{grid.height} image need {need / 2**30:.1f} GiB of memory "
+            f"but {free / 2**30:.1f} GiB is free; use --stats thumbnail or a smaller --work-size."
+        )
+    return torch.device("cpu")
+
+
+def _margin(program: Program, mode: StatsMode) -> int:
+    if mode is StatsMode.EXACT:
+        spans = [(w.segment.start, w.segment.end) for w in exact_schedule(program).sweeps]
+        return max(round_up(program.radius(a, b), program.granularity) for a, b in spans)
+    return round_up(program.radius(), program.granularity)
+
+
+def _tile_budget(backend: Backend) -> int:
+    free = available_memory(backend.device)
+    if backend.device.type == "cuda":
+        return int(free * GPU_TILE_SHARE)
+    return min(CPU_TILE_BUDGET, free // 4)
+
+
+def _auto_batch(backend: Backend, per_tile: int, budget: int, tiles: int) -> int:
+    """One tile per call on a CPU (its threads already share the tile); as many as fit on a GPU."""
+    if backend.device.type != "cuda":
+        return 1
+    return max(1, min(MAX_BATCH, tiles, budget // max(per_tile, 1)))
