@@ -143,11 +143,11 @@ class FlakyMemoryBackend:
         self.name, self.device, self.dtype = inner.name, inner.device, inner.dtype
         self.sizes: list[int] = []
 
-    def run(self, segment, x, skips, stats, record=False):
+    def run(self, segment, x, skips, stats):
         self.sizes.append(x.shape[2] * x.shape[3])
         if x.shape[2] * x.shape[3] > self.limit:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return self.inner.run(segment, x, skips, stats, record)
+        return self.inner.run(segment, x, skips, stats)
 
 
 def test_out_of_memory_halves_the_tile_and_still_gives_the_exact_result(tiny, photo):

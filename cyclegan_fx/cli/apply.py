@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -53,6 +54,7 @@ def _targets(files, output: Path) -> list[Path]:
     from cyclegan_fx.io.images import SUPPORTED_SUFFIXES
 
     if len(files) == 1 and output.suffix.lower() in SUPPORTED_SUFFIXES:
+        _make_folder(output.parent)
         return [output]
     if output.exists() and not output.is_dir():
         raise OutputError(f"{output} is a file; with several inputs the output must be a folder.")
@@ -64,10 +66,13 @@ def _targets(files, output: Path) -> list[Path]:
 
 
 def _make_folder(folder: Path) -> None:
+    """Create the output folder if needed and check, before any work, that files can be written there."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"Cannot create output folder {folder}: {exc.strerror}.") from exc
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"Cannot write into output folder {folder}: it is not writable.")
 
 
 def _translate_all(runner, files, targets, options, overwrite: bool) -> int:
@@ -96,7 +101,7 @@ def _translate_one(runner, source: Path, target: Path, options, overwrite: bool,
 
     if target.exists() and not overwrite:
         raise OutputError(f"{target} exists already; pass --overwrite to replace it.")
-    if target.parent != Path(".") and not target.parent.is_dir():
+    if not target.parent.is_dir():
         _make_folder(target.parent)
     image = load_image(source, options.max_pixels)
     result = runner.run(image.pixels, options, report)

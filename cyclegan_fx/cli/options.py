@@ -14,7 +14,7 @@ class WorkSizeType(click.ParamType):
     name = "N|full"
 
     def convert(self, value, param, ctx):
-        if isinstance(value, int) or value == "full":
+        if isinstance(value, int) or value in ("full", "model"):
             return value
         try:
             return int(value)

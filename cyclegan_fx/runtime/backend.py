@@ -10,7 +10,7 @@ stays outside the backends.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 import torch
@@ -30,7 +30,6 @@ class NormStats:
 class SegmentResult:
     out: torch.Tensor  # activation at ``segment.end`` (pre-norm when the end is a norm)
     saved: list[torch.Tensor]  # one per ``segment.saves_out``
-    stats: dict[int, NormStats] = field(default_factory=dict)  # recorded local statistics (batch of one)
 
 
 class Backend(Protocol):
@@ -44,11 +43,9 @@ class Backend(Protocol):
         x: torch.Tensor,
         skips: Sequence[torch.Tensor],
         stats: Mapping[int, NormStats],
-        record: bool = False,
     ) -> SegmentResult:
         """Run ``segment`` on a batch ``x`` (N, C, H, W) already on ``device`` in ``dtype``.
 
-        Norms inside the segment use ``stats`` unless ``segment.local_norms``;
-        with ``record`` the local statistics are returned too.
+        Norms inside the segment use ``stats`` unless ``segment.local_norms``.
         """
         ...

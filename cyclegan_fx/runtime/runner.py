@@ -20,9 +20,9 @@ from cyclegan_fx.runtime.backend import Backend, NormStats
 from cyclegan_fx.runtime.config import RunOptions, StatsMode
 from cyclegan_fx.runtime.devices import is_out_of_memory
 from cyclegan_fx.runtime.executor import Grid, execute, sweep_cost, sweep_tiles
-from cyclegan_fx.runtime.plan import plan_cores, round_up
+from cyclegan_fx.runtime.plan import Rect, round_up
 from cyclegan_fx.runtime.progress import ProgressCallback, ProgressTracker
-from cyclegan_fx.runtime.schedule import Schedule, exact_schedule, segment, single_sweep
+from cyclegan_fx.runtime.schedule import Schedule, exact_schedule, single_sweep
 from cyclegan_fx.runtime.sizing import choose_grid, storage_device
 
 log = logging.getLogger(__name__)
@@ -105,14 +105,16 @@ class Runner:
         return execute(self.backend, program, schedule, x.to(storage), grid, stats, tracker.tile_done, storage).cpu()
 
     def _thumbnail_stats(self, x: torch.Tensor, long_side: int) -> dict[int, NormStats]:
-        """Statistics of every norm, measured on a downscaled copy in one pass."""
+        """Statistics of every norm, measured exactly on a downscaled copy (one tile)."""
         g = self.generator.granularity
         scale = min(1.0, long_side / max(x.shape[1:]))
         size = [max(self.generator.min_size, round_up(round(s * scale), g)) for s in x.shape[1:]]
-        thumb = F.interpolate(x[None], size=size, mode="bilinear", antialias=True, align_corners=False)
-        seg = segment(self.generator.program, 0, len(self.generator.program), local_norms=True)
-        thumb = thumb.to(self.backend.device, self.backend.dtype)
-        return self.backend.run(seg, thumb, [], {}, record=True).stats
+        thumb = F.interpolate(x[None], size=size, mode="bilinear", antialias=True, align_corners=False)[0]
+        grid = Grid([Rect(0, 0, *size)], size[0], size[1], batch=1)
+        stats: dict[int, NormStats] = {}
+        program, schedule = self.generator.program, self._schedules[StatsMode.EXACT]
+        execute(self.backend, program, schedule, thumb, grid, stats, lambda cost: None, self.backend.device)
+        return stats
 
 
 def _pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:

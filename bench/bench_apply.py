@@ -1,0 +1,129 @@
+"""Benchmark of the inference runner on this machine; prints tables with ratios from the same run.
+
+    .venv/bin/python bench/bench_apply.py            # everything (about 15 minutes on 2 cores)
+    .venv/bin/python bench/bench_apply.py --quick    # 512x512 only, no 6000x4000
+
+Table 1: the official reference path (whole image, fp32 eager nn.Module) against the
+runner's exact tiled path in fp32 and bf16, on the real `vintage` generator.
+Table 2: peak RSS and time for a 6000x4000 photo through the CLI (`cyclegan-fx apply`),
+each in a fresh process, at --work-size full and --work-size 1024.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+PHOTO = ROOT / "examples" / "images" / "coffee.jpg"
+
+
+def photo(height: int, width: int) -> np.ndarray:
+    """The sample photo resized to the benchmark size (content matters little for timing)."""
+    image = cv2.cvtColor(cv2.imread(str(PHOTO)), cv2.COLOR_BGR2RGB)
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_CUBIC)
+
+
+def timed(fn, repeat: int) -> tuple[float, object]:
+    """Best wall time of ``repeat`` runs after one warm-up."""
+    result = fn()
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def speed_table(sizes: list[tuple[int, int]], repeat: int) -> None:
+    from cyclegan_fx.models import ModelStore
+    from cyclegan_fx.runtime.config import RunOptions
+    from cyclegan_fx.runtime.factory import open_runner
+
+    model = ModelStore().get("vintage")
+    generator = model.generator("a2b")
+    fp32 = open_runner(model, "a2b", "cpu", "fp32")
+    bf16 = open_runner(model, "a2b", "cpu", "bf16")
+    tiled = RunOptions(work_size="full")
+    print(f"\nTable 1: vintage generator on this CPU ({torch.get_num_threads()} threads), best of {repeat}")
+    print("| image | official whole fp32 (s) | runner exact tiled fp32 (s) | tiled/whole | runner exact tiled bf16 (s) "
+          "| bf16 speed-up | bf16 PSNR vs fp32 (dB) |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for height, width in sizes:
+        image = photo(height, width)
+        x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 127.5 - 1
+
+        def official():
+            with torch.no_grad():
+                return ((generator.net(x)[0].permute(1, 2, 0).numpy() + 1) / 2 * 255).astype(np.uint8)
+
+        t_whole, _ = timed(official, repeat)
+        t_fp32, out_fp32 = timed(lambda: fp32.run(image, tiled), repeat)
+        t_bf16, out_bf16 = timed(lambda: bf16.run(image, tiled), repeat)
+        print(f"| {width}x{height} | {t_whole:.2f} | {t_fp32:.2f} | {t_fp32 / t_whole:.2f} | {t_bf16:.2f} "
+              f"| {t_fp32 / t_bf16:.2f} | {psnr(out_bf16, out_fp32):.1f} |", flush=True)
+
+
+def memory_table() -> None:
+    print("\nTable 2: 6000x4000 JPEG through `cyclegan-fx apply` (fp32, exact statistics), each in a fresh process")
+    print("| --work-size | wall time end to end (s) | peak RSS (GiB) |")
+    print("| --- | --- | --- |")
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "big.jpg"
+        cv2.imwrite(str(source), cv2.cvtColor(photo(4000, 6000), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
+        for work_size in ("1024", "full"):
+            result = run_child(["apply", str(source), "-o", str(Path(tmp) / f"out-{work_size}.jpg"),
+                                "--work-size", work_size, "--precision", "fp32", "--device", "cpu", "-q"])
+            print(f"| {work_size} | {result['seconds']:.1f} | {result['max_rss'] / 2**30:.2f} |", flush=True)
+
+
+def run_child(cli_args: list[str]) -> dict:
+    """Run the real CLI in a fresh interpreter and report its wall time and peak RSS."""
+    code = (
+        "import json, resource, sys, time\n"
+        "from cyclegan_fx.cli import cli\n"
+        "start = time.perf_counter()\n"
+        "try:\n"
+        "    cli.main(args=sys.argv[1:], prog_name='cyclegan-fx', standalone_mode=False)\n"
+        "finally:\n"
+        "    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024\n"
+        "    print(json.dumps({'seconds': time.perf_counter() - start, 'max_rss': rss}))\n"
+    )
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", code, *cli_args], capture_output=True, text=True, check=True)
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    report["seconds"] = time.perf_counter() - start  # include interpreter start and imports
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="512x512 only")
+    parser.add_argument("--repeat", type=int, default=1)
+    args = parser.parse_args()
+    os.environ.setdefault("CYCLEGAN_FX_HOME", str(Path(tempfile.gettempdir()) / "cyclegan-fx-bench"))
+    sizes = [(512, 512)] if args.quick else [(512, 512), (1536, 2048)]
+    speed_table(sizes, args.repeat)
+    if not args.quick:
+        memory_table()
+    print(f"\n(peak RSS of this benchmark process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""Exact tiled statistics on the real pretrained generator, against one whole-image pass."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from helpers import psnr
+
+from cyclegan_fx.runtime.config import RunOptions, StatsMode
+from cyclegan_fx.runtime.runner import Runner
+from cyclegan_fx.runtime.torch_backend import TorchBackend
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def runner(vintage) -> Runner:
+    return Runner(vintage, TorchBackend(vintage, CPU, torch.float32), work_size=None)
+
+
+@pytest.fixture(scope="module")
+def rgb(photo) -> np.ndarray:
+    return photo[:312, :470].astype(np.float32) / 255  # odd sizes: exercises the alignment padding
+
+
+@pytest.fixture(scope="module")
+def whole(runner, rgb) -> np.ndarray:
+    return runner.translate(rgb, RunOptions(tile=0))
+
+
+TILES = [64, 96]
+
+
+@pytest.mark.parametrize("tile", TILES)
+def test_exact_statistics_match_the_whole_image_pass(runner, rgb, whole, tile):
+    tiled = runner.translate(rgb, RunOptions(tile=tile, stats=StatsMode.EXACT))
+    assert psnr(tiled, whole, 1.0) >= 50
+
+
+@pytest.mark.parametrize("tile", TILES)
+def test_per_tile_statistics_fail_the_same_check(runner, rgb, whole, tile):
+    """Proves the check above can fail: tiles normalized by their own statistics show seams."""
+    tiled = runner.translate(rgb, RunOptions(tile=tile, stats=StatsMode.TILE))
+    assert psnr(tiled, whole, 1.0) < 35
+
+
+def test_thumbnail_statistics_are_an_approximation(runner, rgb, whole):
+    thumb = runner.translate(rgb, RunOptions(tile=160, stats=StatsMode.THUMBNAIL, thumbnail_size=240))
+    assert 25 < psnr(thumb, whole, 1.0) < 50
+
+
+def test_bf16_stays_close_to_fp32(vintage, rgb, whole):
+    bf16 = Runner(vintage, TorchBackend(vintage, CPU, torch.bfloat16))
+    assert psnr(bf16.translate(rgb, RunOptions(tile=96)), whole, 1.0) >= 40
+
+
+def test_whole_image_pass_equals_the_plain_module(vintage, runner, rgb, whole):
+    x = torch.from_numpy(np.pad(rgb, ((0, 0), (0, 2), (0, 0)), mode="reflect")).permute(2, 0, 1)[None] * 2 - 1
+    with torch.inference_mode():
+        ref = (vintage.net(x)[0, :, :, :470].permute(1, 2, 0).numpy() + 1) / 2
+    assert np.abs(ref - whole).max() < 1e-4
