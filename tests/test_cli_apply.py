@@ -19,7 +19,7 @@ from cyclegan_fx.cli import cli
 from cyclegan_fx.io.images import load_image
 
 ROOT = Path(__file__).resolve().parent.parent
-FAST = ["--device", "cpu", "--precision", "fp32"]
+FAST = ["--device", "cpu", "--precision", "fp32", "--backend", "torch"]
 
 
 def invoke(*args: str) -> tuple[int, str]:

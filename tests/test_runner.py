@@ -141,6 +141,7 @@ class FlakyMemoryBackend:
     def __init__(self, inner: TorchBackend, limit: int) -> None:
         self.inner, self.limit = inner, limit
         self.name, self.device, self.dtype = inner.name, inner.device, inner.dtype
+        self.max_tile = self.max_batch = None
         self.sizes: list[int] = []
 
     def run(self, segment, x, skips, stats):

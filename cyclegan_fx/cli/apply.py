@@ -23,7 +23,7 @@ log = logging.getLogger("cyclegan_fx")
 @click.option("--overwrite", is_flag=True, help="Replace outputs that exist already.")
 @model_options
 @run_options
-def apply(inputs, output, recursive, overwrite, model, direction, device, precision, options) -> None:
+def apply(inputs, output, recursive, overwrite, model, direction, device, precision, backend, options) -> None:
     """Translate INPUT images (files, folders or globs) with a model."""
     from cyclegan_fx.io.inputs import expand_inputs
 
@@ -33,7 +33,7 @@ def apply(inputs, output, recursive, overwrite, model, direction, device, precis
     if not files:
         raise OutputError("No input images to translate.")
     targets = _targets(files, output)
-    runner = _open_runner(model, direction, device, precision)
+    runner = _open_runner(model, direction, device, precision, backend)
     failed = _translate_all(runner, files, targets, options, overwrite)
     written = len(files) - failed
     where = targets[0] if len(files) == 1 else output
@@ -42,11 +42,11 @@ def apply(inputs, output, recursive, overwrite, model, direction, device, precis
         raise click.ClickException(f"{failed + len(problems)} input(s) failed; see the messages above.")
 
 
-def _open_runner(model: str, direction: str, device: str, precision: str):
+def _open_runner(model: str, direction: str, device: str, precision: str, backend: str):
     from cyclegan_fx.models import resolve_model
     from cyclegan_fx.runtime.factory import open_runner
 
-    return open_runner(resolve_model(model), direction, device, precision)
+    return open_runner(resolve_model(model), direction, device, precision, backend)
 
 
 def _targets(files, output: Path) -> list[Path]:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import click
 
-from cyclegan_fx.runtime.config import DEFAULT_MAX_PIXELS, DEVICES, PRECISIONS, RunOptions, StatsMode
+from cyclegan_fx.runtime.config import BACKENDS, DEFAULT_MAX_PIXELS, DEVICES, PRECISIONS, RunOptions, StatsMode
 
 
 class WorkSizeType(click.ParamType):
@@ -23,7 +23,7 @@ class WorkSizeType(click.ParamType):
 
 
 def model_options(command: Callable) -> Callable:
-    """--model, --direction, --device, --precision."""
+    """--model, --direction, --device, --precision, --backend."""
     decorators = [
         click.option("-m", "--model", default="vintage", show_default=True,
                      help="Model store name, bundle folder, or generator file (.pth/.safetensors)."),
@@ -32,6 +32,9 @@ def model_options(command: Callable) -> Callable:
         click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True),
         click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
                      help="auto: fp16 on CUDA, fp32 on CPU."),
+        click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True,
+                     help="auto: TensorRT if an engine for this GPU is cached, else PyTorch on CUDA, "
+                          "else the faster CPU backend measured here."),
     ]
     return functools.reduce(lambda f, d: d(f), reversed(decorators), command)
 

@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+import torch
+
 from cyclegan_fx.errors import CheckpointError, DirectionError, ModelNotFoundError
 from cyclegan_fx.io.atomic import atomic_output, temporary_sibling
 from cyclegan_fx.networks import Generator, generator_from_spec, load_generator
@@ -20,6 +22,7 @@ MANIFEST = "model.json"
 FORMAT = "cyclegan-fx-model"
 FORMAT_VERSION = 1
 DEFAULT_WORK_SIZE = 1024
+ENGINE_SUFFIX = ".engine"
 
 
 @dataclass(frozen=True)
@@ -69,9 +72,17 @@ class Model:
             raise DirectionError(f"Model {self.name!r} has no {direction} generator (it has {have}).")
         return entry
 
+    @property
+    def is_engine(self) -> bool:
+        """A compiled TensorRT engine pack: geometry and graphs, but no PyTorch weights."""
+        return self.path.suffix == ENGINE_SUFFIX
+
     def generator(self, direction: str) -> Generator:
-        """Build and load the generator of one direction."""
+        """Build and load the generator of one direction (weightless, on the meta device, for an engine)."""
         entry = self.direction(direction)
+        if self.is_engine:
+            with torch.device("meta"):
+                return generator_from_spec(entry.architecture)
         if self.path.is_file():
             return load_generator(self.path)
         return _load_bundle_weights(self.path / entry.weights, entry)

@@ -92,13 +92,17 @@ class ModelStore:
         training_size: int | None = None,
         work_size: int | None = DEFAULT_WORK_SIZE,
         provenance: dict | None = None,
+        overwrite: bool = False,
     ) -> Model:
-        """Store a generator as one direction of the bundle ``name``; ``provenance`` describes its origin."""
+        """Store a generator as one direction of the bundle ``name``; ``provenance`` describes its origin.
+
+        An existing generator of that direction is an error unless ``overwrite`` is true.
+        """
         folder = self.models_dir / check_name(name)
         info = read_bundle(folder).info if (folder / "model.json").is_file() else None
         if info is None:
             info = ModelInfo(name, label or name, {}, training_size, work_size)
-        elif direction in info.directions:
+        elif direction in info.directions and not overwrite:
             raise OutputError(f"Model {name!r} already has a {direction} generator; remove the model first.")
         info = replace(info, label=label or info.label, provenance={**info.provenance, direction: provenance or {}})
         return write_direction(folder, direction, generator, info)
@@ -126,3 +130,12 @@ class ModelStore:
 
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def cache_home() -> Path:
+    """Derived files (exported graphs, timing caches): ``$CYCLEGAN_FX_HOME/cache`` or the XDG cache dir."""
+    explicit = os.environ.get(HOME_ENV)
+    if explicit:
+        return Path(explicit).expanduser() / "cache"
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "cyclegan-fx"

@@ -36,6 +36,8 @@ class Backend(Protocol):
     name: str
     device: torch.device
     dtype: torch.dtype  # dtype of activations passed in and returned
+    max_tile: int | None  # largest tile core the backend accepts (engines have fixed profiles)
+    max_batch: int | None
 
     def run(
         self,

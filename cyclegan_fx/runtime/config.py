@@ -17,6 +17,7 @@ class StatsMode(str, enum.Enum):
 
 WorkSize = int | Literal["full", "model"]
 DEVICES = ("auto", "cpu", "cuda")
+BACKENDS = ("auto", "torch", "onnxruntime", "tensorrt")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 DEFAULT_MAX_PIXELS = 250_000_000

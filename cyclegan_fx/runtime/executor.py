@@ -14,7 +14,7 @@ import torch
 from cyclegan_fx.networks import Program
 from cyclegan_fx.runtime.backend import Backend, NormStats
 from cyclegan_fx.runtime.plan import Rect, Tile, last_readers, plan_tiles, round_up
-from cyclegan_fx.runtime.schedule import INPUT, Schedule, Sweep
+from cyclegan_fx.runtime.schedule import INPUT, Schedule, Segment, Sweep
 
 TileDone = Callable[[float], None]  # called with the cost of each finished tile
 
@@ -27,10 +27,14 @@ class Grid:
     batch: int
 
 
+def sweep_margin(program: Program, segment: Segment) -> int:
+    """Context a tile needs for one segment: its receptive radius, aligned to the granularity."""
+    return round_up(program.radius(segment.start, segment.end), program.granularity)
+
+
 def sweep_tiles(program: Program, sweep: Sweep, grid: Grid) -> list[Tile]:
     """The tiles of one sweep: margins cover exactly that sweep's receptive field."""
-    margin = round_up(program.radius(sweep.segment.start, sweep.segment.end), program.granularity)
-    return plan_tiles(grid.cores, margin, grid.height, grid.width)
+    return plan_tiles(grid.cores, sweep_margin(program, sweep.segment), grid.height, grid.width)
 
 
 def sweep_cost(program: Program, sweep: Sweep, tile: Tile) -> float:

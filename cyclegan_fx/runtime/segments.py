@@ -27,6 +27,12 @@ def norm_inputs(ops: Sequence[Op], segment: Segment, stats: Mapping[int, NormSta
     }
 
 
+def named_statistic(name: str, stats: Mapping[int, NormStats]) -> torch.Tensor:
+    """The value of a ``mean<p>`` or ``var<p>`` graph input: fp32, shape (1, C, 1, 1), on the CPU."""
+    value = stats[int(name[4:])].mean if name.startswith("mean") else stats[int(name[3:])].var
+    return value.to(torch.float32).reshape(1, -1, 1, 1)
+
+
 def known_norms(ops: Sequence[Op], segment: Segment) -> list[int]:
     """Positions of the norms inside ``segment`` that take their statistics as inputs."""
     if segment.local_norms:

@@ -9,7 +9,7 @@ from cyclegan_fx.networks import Program
 from cyclegan_fx.runtime.backend import Backend
 from cyclegan_fx.runtime.config import StatsMode
 from cyclegan_fx.runtime.devices import available_memory
-from cyclegan_fx.runtime.executor import Grid
+from cyclegan_fx.runtime.executor import Grid, sweep_margin
 from cyclegan_fx.runtime.plan import plan_cores, round_up
 from cyclegan_fx.runtime.schedule import INPUT, Schedule, exact_schedule
 
@@ -34,9 +34,13 @@ def choose_grid(
         core = min(fits[0] if fits else CORE_SIZES[-1], round_up(max(height, width), program.granularity))
     else:
         core = round_up(tile, program.granularity)
+    if backend.max_tile is not None:
+        core = min(core, backend.max_tile)  # engines are built for tiles up to this size
     cores = plan_cores(height, width, core, program.granularity)
     if batch is None:
         batch = _auto_batch(backend, tile_bytes(program, core, margin, itemsize), budget, len(cores))
+    if backend.max_batch is not None:
+        batch = min(batch, backend.max_batch)
     return Grid(cores, height, width, batch)
 
 
@@ -71,8 +75,7 @@ def storage_device(program: Program, schedule: Schedule, backend: Backend, grid:
 
 def _margin(program: Program, mode: StatsMode) -> int:
     if mode is StatsMode.EXACT:
-        spans = [(w.segment.start, w.segment.end) for w in exact_schedule(program).sweeps]
-        return max(round_up(program.radius(a, b), program.granularity) for a, b in spans)
+        return max(sweep_margin(program, sweep.segment) for sweep in exact_schedule(program).sweeps)
     return round_up(program.radius(), program.granularity)
 
 

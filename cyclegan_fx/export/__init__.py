@@ -1,0 +1,1 @@
+"""Export: verified ONNX graphs, segment packs for the runner's backends, TensorRT engines."""

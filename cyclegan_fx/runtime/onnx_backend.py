@@ -1,0 +1,47 @@
+"""ONNX Runtime backend: one session per segment graph of a pack (CPU, or CUDA when installed)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+
+from cyclegan_fx.export.pack import Pack
+from cyclegan_fx.runtime.backend import NormStats, SegmentResult
+from cyclegan_fx.runtime.schedule import Segment
+from cyclegan_fx.runtime.segments import named_statistic
+
+_DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
+
+
+class OnnxRuntimeBackend:
+    """Sessions are created once; ``run`` keeps nothing between calls and may run in many threads."""
+
+    def __init__(self, pack: Pack, providers: Sequence[str] = ("CPUExecutionProvider",)) -> None:
+        import onnxruntime as ort
+
+        self.name = "onnxruntime"
+        self.device = torch.device("cpu")  # inputs and outputs travel through host memory
+        self.dtype = _DTYPES[pack.manifest["precision"]]
+        self.max_tile = self.max_batch = None
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.sessions = {
+            entry.segment: (ort.InferenceSession(pack.read(entry.member), options, providers=list(providers)), entry)
+            for entry in pack.segments
+        }
+
+    def run(
+        self, segment: Segment, x: torch.Tensor, skips: Sequence[torch.Tensor], stats: Mapping[int, NormStats]
+    ) -> SegmentResult:
+        session, entry = self.sessions[segment]
+        values = {name: _array(t) for name, t in zip(entry.inputs, [x, *skips])}
+        for name in entry.inputs[1 + len(skips) :]:
+            values[name] = named_statistic(name, stats).numpy()
+        outputs = session.run(list(entry.outputs), values)
+        return SegmentResult(torch.from_numpy(outputs[0]), [torch.from_numpy(o) for o in outputs[1:]])
+
+
+def _array(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().contiguous().numpy()
