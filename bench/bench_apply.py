@@ -4,9 +4,12 @@
     .venv/bin/python bench/bench_apply.py --quick    # 512x512 only, no 6000x4000
 
 Table 1: the official reference path (whole image, fp32 eager nn.Module) against the
-runner's exact tiled path in fp32 and bf16, on the real `vintage` generator.
+runner's exact tiled path with PyTorch fp32 and bf16 and ONNX Runtime fp32, on the real
+`vintage` generator.
 Table 2: peak RSS and time for a 6000x4000 photo through the CLI (`cyclegan-fx apply`),
 each in a fresh process, at --work-size full and --work-size 1024.
+Table 3 (only where a CUDA GPU is present): 3840x2160 on the GPU, PyTorch fp16 and bf16
+(and TensorRT where installed), in megapixels per second.
 """
 
 from __future__ import annotations
@@ -58,13 +61,15 @@ def speed_table(sizes: list[tuple[int, int]], repeat: int) -> None:
 
     model = ModelStore().get("vintage")
     generator = model.generator("a2b")
-    fp32 = open_runner(model, "a2b", "cpu", "fp32")
-    bf16 = open_runner(model, "a2b", "cpu", "bf16")
+    fp32 = open_runner(model, "a2b", "cpu", "fp32", "torch")
+    bf16 = open_runner(model, "a2b", "cpu", "bf16", "torch")
+    onnx = open_runner(model, "a2b", "cpu", "fp32", "onnxruntime")  # exports its graphs once, before timing
     tiled = RunOptions(work_size="full")
-    print(f"\nTable 1: vintage generator on this CPU ({torch.get_num_threads()} threads), best of {repeat}")
-    print("| image | official whole fp32 (s) | runner exact tiled fp32 (s) | tiled/whole | runner exact tiled bf16 (s) "
-          "| bf16 speed-up | bf16 PSNR vs fp32 (dB) |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print(f"\nTable 1: vintage generator on this CPU ({torch.get_num_threads()} threads), exact statistics, "
+          f"best of {repeat}; ratios are against the official whole-image fp32 pass")
+    print("| image | official whole fp32 (s) | torch fp32 tiled (s) | ratio | torch bf16 tiled (s) | ratio "
+          "| bf16 PSNR vs fp32 (dB) | onnxruntime fp32 tiled (s) | ratio |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for height, width in sizes:
         image = photo(height, width)
         x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 127.5 - 1
@@ -76,8 +81,37 @@ def speed_table(sizes: list[tuple[int, int]], repeat: int) -> None:
         t_whole, _ = timed(official, repeat)
         t_fp32, out_fp32 = timed(lambda: fp32.run(image, tiled), repeat)
         t_bf16, out_bf16 = timed(lambda: bf16.run(image, tiled), repeat)
+        t_onnx, _ = timed(lambda: onnx.run(image, tiled), repeat)
         print(f"| {width}x{height} | {t_whole:.2f} | {t_fp32:.2f} | {t_fp32 / t_whole:.2f} | {t_bf16:.2f} "
-              f"| {t_fp32 / t_bf16:.2f} | {psnr(out_bf16, out_fp32):.1f} |", flush=True)
+              f"| {t_bf16 / t_whole:.2f} | {psnr(out_bf16, out_fp32):.1f} | {t_onnx:.2f} | {t_onnx / t_whole:.2f} |",
+              flush=True)
+
+
+def gpu_table(repeat: int) -> None:
+    from cyclegan_fx.export.engine import unavailable_reason
+    from cyclegan_fx.models import ModelStore
+    from cyclegan_fx.runtime.config import RunOptions
+    from cyclegan_fx.runtime.factory import open_runner
+
+    model = ModelStore().get("vintage")
+    image = photo(2160, 3840)
+    megapixels = image.shape[0] * image.shape[1] / 1e6
+    setups = [("torch fp16", "fp16", "torch"), ("torch bf16", "bf16", "torch")]
+    if unavailable_reason() is None:
+        setups.append(("tensorrt fp16", "fp16", "tensorrt"))
+    print(f"\nTable 3: 3840x2160 on {torch.cuda.get_device_name()}, exact statistics, best of {repeat}")
+    print("| backend | tile | time (s) | MP/s |")
+    print("| --- | --- | --- | --- |")
+    for label, precision, backend in setups:
+        runner = open_runner(model, "a2b", "cuda", precision, backend)
+        for tile in (0, 1024):
+            def run(r=runner, t=tile):
+                out = r.run(image, RunOptions(work_size="full", tile=t))
+                torch.cuda.synchronize()
+                return out
+
+            seconds, _ = timed(run, repeat)
+            print(f"| {label} | {tile or 'whole'} | {seconds:.3f} | {megapixels / seconds:.1f} |", flush=True)
 
 
 def memory_table() -> None:
@@ -89,7 +123,7 @@ def memory_table() -> None:
         cv2.imwrite(str(source), cv2.cvtColor(photo(4000, 6000), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
         for work_size in ("1024", "full"):
             result = run_child(["apply", str(source), "-o", str(Path(tmp) / f"out-{work_size}.jpg"),
-                                "--work-size", work_size, "--precision", "fp32", "--device", "cpu", "-q"])
+                                "--work-size", work_size, "--precision", "fp32", "--device", "cpu", "--backend", "torch", "-q"])
             print(f"| {work_size} | {result['seconds']:.1f} | {result['max_rss'] / 2**30:.2f} |", flush=True)
 
 
@@ -122,6 +156,8 @@ def main() -> None:
     speed_table(sizes, args.repeat)
     if not args.quick:
         memory_table()
+    if torch.cuda.is_available():
+        gpu_table(max(args.repeat, 3))
     print(f"\n(peak RSS of this benchmark process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB)")
 
 
