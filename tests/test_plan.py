@@ -7,7 +7,7 @@ import pytest
 
 from cyclegan_fx.networks import OpKind, generator_from_name
 from cyclegan_fx.runtime.plan import last_readers, plan_cores, plan_tiles, split
-from cyclegan_fx.runtime.schedule import INPUT, exact_schedule
+from cyclegan_fx.runtime.schedule import INPUT, exact_schedule, lean_schedule
 
 
 @pytest.mark.parametrize("length,core,align", [(4, 4, 4), (100, 32, 4), (1536, 512, 4), (1000, 96, 8), (256, 1000, 4)])
@@ -56,22 +56,34 @@ def test_exact_schedule_stores_only_bottleneck_canvases_and_reuses_them():
     assert schedule.sweeps[-1].segment.end == len(program)
 
 
-def test_exact_schedule_gives_every_norm_its_statistics_before_use():
-    for net_g in ("resnet_9blocks", "resnet_6blocks"):
-        program = generator_from_name(net_g).program
-        known: set[int] = set()
-        written = {INPUT}
-        for sweep in exact_schedule(program).sweeps:
-            seg = sweep.segment
-            assert sweep.source in written and set(sweep.skip_slots) <= written
-            for i in range(seg.start, seg.end):
-                if program.ops[i].kind is OpKind.NORM:
-                    assert i in known, f"norm {i} used before its statistics were collected"
-            if sweep.collect:
-                assert program.ops[seg.end].kind is OpKind.NORM
-                known.add(seg.end)
-            written |= {slot for _, slot in sweep.sinks}
-        assert known == set(program.norms)
+@pytest.mark.parametrize("make", [exact_schedule, lean_schedule])
+@pytest.mark.parametrize("net_g", ["resnet_9blocks", "resnet_6blocks"])
+def test_exact_schedules_give_every_norm_its_statistics_before_use(make, net_g):
+    program = generator_from_name(net_g).program
+    known: set[int] = set()
+    written = {INPUT}
+    for sweep in make(program).sweeps:
+        seg = sweep.segment
+        assert sweep.source in written and set(sweep.skip_slots) <= written
+        for i in range(seg.start, seg.end):
+            if program.ops[i].kind is OpKind.NORM:
+                assert i in known, f"norm {i} used before its statistics were collected"
+        if sweep.collect:
+            assert program.ops[seg.end].kind is OpKind.NORM
+            known.add(seg.end)
+        written |= {slot for _, slot in sweep.sinks}
+    assert known == set(program.norms)
+
+
+def test_the_lean_schedule_keeps_one_canvas_for_more_compute():
+    program = generator_from_name("resnet_9blocks").program
+    lean, fast = lean_schedule(program), exact_schedule(program)
+    assert len([k for k in lean.slots if k != INPUT]) == 1
+
+    def cost(schedule):
+        return sum(program.macs_per_pixel(w.segment.start, w.segment.end) for w in schedule.sweeps)
+
+    assert 2 < cost(lean) / cost(fast) < 3
 
 
 def test_sweep_margins_are_small_in_exact_mode():

@@ -135,6 +135,22 @@ def test_thumbnail_statistics_are_exact_at_full_size_and_approximate_below(tiny,
     assert psnr(smaller, whole, 1.0) < 60
 
 
+def test_a_memory_limit_switches_to_the_lean_schedule_with_the_same_result(tiny, photo):
+    from cyclegan_fx.runtime.devices import process_rss
+    from cyclegan_fx.runtime.sizing import HOST_RESERVE
+
+    big = np.ascontiguousarray(np.tile(photo, (3, 3, 1))[:1024, :1536])
+    fast_reports, lean_reports = [], []
+    fast = tiny.run(big, RunOptions(work_size="full", tile=256), progress=fast_reports.append)
+    pixels = 1024 * 1536  # exact: two 32-channel canvases at 1/4 resolution (16 B/px); lean: one (8 B/px)
+    limit = process_rss() + HOST_RESERVE + 24 * pixels + 12 * pixels
+    lean = tiny.run(big, RunOptions(work_size="full", tile=256, max_memory=limit), progress=lean_reports.append)
+    assert lean_reports[-1].tiles_total > fast_reports[-1].tiles_total  # more sweeps: the lean schedule ran
+    assert psnr(lean, fast, 255) > 60
+    with pytest.raises(DeviceError, match="need"):
+        tiny.run(big, RunOptions(work_size="full", tile=256, max_memory=process_rss() + HOST_RESERVE))
+
+
 class FlakyMemoryBackend:
     """The real backend, but tiles larger than ``limit`` pixels raise CUDA's out-of-memory error."""
 
@@ -176,3 +192,11 @@ def test_limits_and_bad_arrays_are_user_errors(tiny):
         tiny.run(np.zeros((10, 10, 3), np.int64), FULL)
     with pytest.raises(ConfigError):
         RunOptions(strength=1.5)
+
+
+@pytest.mark.parametrize("stats", list(StatsMode))
+def test_the_input_array_is_never_modified(tiny, image, stats):
+    for pixels in (image.copy(), image.astype(np.float32) / 255):
+        before = pixels.copy()
+        tiny.run(pixels, RunOptions(work_size="full", tile=64, stats=stats, strength=0.5))
+        assert np.array_equal(pixels, before)

@@ -22,6 +22,23 @@ class WorkSizeType(click.ParamType):
             self.fail(f"{value!r} is neither a number of pixels nor 'full'", param, ctx)
 
 
+class SizeType(click.ParamType):
+    """A byte count such as 4G, 3500M or 1073741824."""
+
+    name = "SIZE"
+    _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().upper().removesuffix("IB").removesuffix("B")
+        unit = text[-1:] if text[-1:] in self._UNITS else ""
+        try:
+            return int(float(text[: len(text) - len(unit)]) * self._UNITS[unit])
+        except ValueError:
+            self.fail(f"{value!r} is not a size such as 4G or 3500M", param, ctx)
+
+
 def model_options(command: Callable) -> Callable:
     """--model, --direction, --device, --precision, --backend."""
     decorators = [
@@ -59,11 +76,15 @@ def run_options(command: Callable) -> Callable:
                      show_default=True, help="Long side of the copy used by --stats thumbnail."),
         click.option("--max-pixels", type=click.IntRange(min=1), default=DEFAULT_MAX_PIXELS, show_default=True,
                      help="Refuse images with more pixels than this (decompression-bomb guard)."),
+        click.option("--max-memory", type=SizeType(), default=None,
+                     help="Keep the process within this much memory (e.g. 4G); exact statistics then trade "
+                          "speed for memory when needed. Default: what is free."),
     ]
 
     @functools.wraps(command)
-    def wrapper(*args, stats, tile, batch, work_size, strength, thumbnail_size, max_pixels, **kwargs):
-        options = RunOptions(StatsMode(stats), tile, batch, work_size, strength, thumbnail_size, max_pixels)
+    def wrapper(*args, stats, tile, batch, work_size, strength, thumbnail_size, max_pixels, max_memory, **kwargs):
+        options = RunOptions(StatsMode(stats), tile, batch, work_size, strength, thumbnail_size, max_pixels,
+                             max_memory)
         return command(*args, options=options, **kwargs)
 
     return functools.reduce(lambda f, d: d(f), reversed(decorators), wrapper)

@@ -32,6 +32,7 @@ class RunOptions:
     strength: float = 1.0  # 0 keeps the input, 1 is the full translation
     thumbnail_size: int = 512  # long side of the copy whose statistics the thumbnail mode uses
     max_pixels: int = DEFAULT_MAX_PIXELS
+    max_memory: int | None = None  # bytes the process may hold; None: what the machine has free
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.strength <= 1.0:
@@ -44,5 +45,7 @@ class RunOptions:
             raise ConfigError(f"Work size must be a number of pixels or 'full', not {self.work_size!r}.")
         if isinstance(self.work_size, int) and self.work_size < 16:
             raise ConfigError(f"Work size must be at least 16 pixels, or 'full', not {self.work_size}.")
+        if self.max_memory is not None and self.max_memory <= 0:
+            raise ConfigError(f"The memory limit must be positive, not {self.max_memory}.")
         if self.thumbnail_size < 16:
             raise ConfigError(f"Thumbnail size must be at least 16 pixels, not {self.thumbnail_size}.")

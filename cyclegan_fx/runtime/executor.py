@@ -46,7 +46,7 @@ def execute(
     backend: Backend,
     program: Program,
     schedule: Schedule,
-    image: torch.Tensor,
+    source: Callable[[], torch.Tensor],
     grid: Grid,
     stats: dict[int, NormStats],
     on_tile: TileDone,
@@ -54,12 +54,14 @@ def execute(
 ) -> torch.Tensor:
     """Run every sweep; return the output (C, H, W) in float32 on ``storage``.
 
-    ``image`` is (C, H, W) float32 in [-1, 1]; ``stats`` holds given statistics
-    and receives the collected ones.
+    ``source`` makes the input, (C, H, W) float32 in [-1, 1]; it is dropped after
+    its last reader. ``stats`` holds given statistics and receives the collected ones.
     """
-    slots: dict[int, torch.Tensor] = {INPUT: image}
-    output = new_canvas(program.out_channels, grid.height, grid.width, torch.float32, storage)
+    slots: dict[int, torch.Tensor] = {INPUT: source()}
+    output = None
     for index, sweep in enumerate(schedule.sweeps):
+        if sweep.segment.end == len(program) and output is None:
+            output = new_canvas(program.out_channels, grid.height, grid.width, torch.float32, storage)
         for position, slot in sweep.sinks:
             if slot not in slots:
                 shape = schedule.slots[slot]

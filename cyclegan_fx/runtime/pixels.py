@@ -30,15 +30,21 @@ class Layout:
 
 
 def split(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, Layout]:
-    """Float32 RGB in [0, 1] (float input is kept as is), the untouched alpha, and the layout."""
+    """RGB in the input's own dtype (gray repeated; no float copy of a large image yet),
+    the untouched alpha, and the layout."""
     layout = _layout(pixels)
     image = pixels if pixels.ndim == 3 else pixels[:, :, None]
     colour_channels = 1 if layout.gray else 3
-    colour = _to_float(image[:, :, :colour_channels])
+    colour = image[:, :, :colour_channels]
     alpha = image[:, :, colour_channels] if layout.has_alpha else None
     if layout.gray:
         colour = np.repeat(colour, 3, axis=2)
     return np.ascontiguousarray(colour), alpha, layout
+
+
+def value_range(dtype: np.dtype) -> float:
+    """The value that means full intensity: 255, 65535, or 1 for floats."""
+    return _RANGE.get(np.dtype(dtype), 1.0)
 
 
 def join(rgb: np.ndarray, alpha: np.ndarray | None, layout: Layout) -> np.ndarray:
@@ -64,11 +70,9 @@ def _layout(pixels: np.ndarray) -> Layout:
     return Layout(pixels.dtype, pixels.ndim, channels)
 
 
-def _to_float(values: np.ndarray) -> np.ndarray:
-    scale = _RANGE.get(values.dtype)
-    if scale is None:
-        return values.astype(np.float32)
-    return values.astype(np.float32) * np.float32(1.0 / scale)
+def to_float(values: np.ndarray) -> np.ndarray:
+    """Float32 in [0, 1] for integer pixels; float pixels are kept as they are."""
+    return values.astype(np.float32) * np.float32(1.0 / value_range(values.dtype))
 
 
 def _from_float(values: np.ndarray, dtype: np.dtype) -> np.ndarray:

@@ -68,8 +68,14 @@ def split(length: int, max_core: int, align: int) -> list[tuple[int, int]]:
 
 
 def plan_cores(height: int, width: int, max_core: int, align: int) -> list[Rect]:
-    """Cores in raster order covering the whole image."""
+    """Cores covering the whole image, in rows across its shorter side.
+
+    A sweep that rewrites the canvas it reads holds back about one such row of
+    cores (see ``last_readers``), so rows across the shorter side hold back least.
+    """
     rows, cols = split(height, max_core, align), split(width, max_core, align)
+    if width > height:
+        return [Rect(y0, x0, y1, x1) for x0, x1 in cols for y0, y1 in rows]
     return [Rect(y0, x0, y1, x1) for y0, y1 in rows for x0, x1 in cols]
 
 

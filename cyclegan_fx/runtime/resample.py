@@ -41,6 +41,4 @@ def restore_detail(translated_small: np.ndarray, original: np.ndarray, original_
 
 def blend(original: np.ndarray, translated: np.ndarray, strength: float) -> np.ndarray:
     """``strength`` 1 gives the translation, 0 the input."""
-    if strength >= 1.0:
-        return translated
     return original + np.float32(strength) * (translated - original)

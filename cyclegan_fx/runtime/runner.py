@@ -22,8 +22,8 @@ from cyclegan_fx.runtime.devices import is_out_of_memory
 from cyclegan_fx.runtime.executor import Grid, execute, sweep_cost, sweep_tiles
 from cyclegan_fx.runtime.plan import Rect, round_up
 from cyclegan_fx.runtime.progress import ProgressCallback, ProgressTracker
-from cyclegan_fx.runtime.schedule import Schedule, exact_schedule, single_sweep
-from cyclegan_fx.runtime.sizing import choose_grid, storage_device
+from cyclegan_fx.runtime.schedule import Schedule, exact_schedule, lean_schedule, single_sweep
+from cyclegan_fx.runtime.sizing import choose_grid, place_canvases
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +34,11 @@ class Runner:
         self.generator = generator
         self.backend = backend
         self.work_size = work_size
+        program = generator.program
         self._schedules = {
-            StatsMode.EXACT: exact_schedule(generator.program),
-            StatsMode.THUMBNAIL: single_sweep(generator.program, local_norms=False),
-            StatsMode.TILE: single_sweep(generator.program, local_norms=True),
+            StatsMode.EXACT: [exact_schedule(program), lean_schedule(program)],  # fastest first
+            StatsMode.THUMBNAIL: [single_sweep(program, local_norms=False)],
+            StatsMode.TILE: [single_sweep(program, local_norms=True)],
         }
 
     def run(self, image: np.ndarray, options: RunOptions = RunOptions(), progress: ProgressCallback | None = None) -> np.ndarray:
@@ -48,14 +49,17 @@ class Runner:
                 f"The image is {width}x{height} ({height * width / 1e6:.0f} MP), over the "
                 f"{options.max_pixels / 1e6:.0f} MP limit; raise it with --max-pixels."
             )
-        rgb, alpha, layout = pixels.split(image)
+        colour, alpha, layout = pixels.split(image)
         shape = resample.work_shape(height, width, self._work_long_side(options), self.generator.min_size)
         if shape == (height, width):
-            out = self.translate(rgb, options, progress)
+            out = self.translate(colour, options, progress)
         else:
+            rgb = pixels.to_float(colour)
             small = resample.downscale(rgb, shape)
             out = resample.restore_detail(self.translate(small, options, progress), rgb, small)
-        return pixels.join(resample.blend(rgb, out, options.strength), alpha, layout)
+        if options.strength < 1.0:
+            out = resample.blend(pixels.to_float(colour), out, options.strength)
+        return pixels.join(out, alpha, layout)
 
     def _work_long_side(self, options: RunOptions) -> int | None:
         if options.work_size == "model":
@@ -63,24 +67,27 @@ class Runner:
         return None if options.work_size == "full" else options.work_size
 
     def translate(self, rgb: np.ndarray, options: RunOptions = RunOptions(), progress: ProgressCallback | None = None) -> np.ndarray:
-        """The network on float RGB in [0, 1] at its own resolution (no work size, no blending)."""
+        """The network at the image's own resolution (no work size, no blending).
+
+        ``rgb`` is H x W x 3, uint8, uint16 or float in [0, 1]; the result is float32 in [0, 1].
+        """
         height, width = rgb.shape[:2]
         need = self.generator.min_size
         if min(height, width) < need:
             raise ImageTooSmallError(f"The image is {width}x{height} pixels; this model needs at least {need}x{need}.")
-        x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).mul(2.0).sub(1.0)
-        x = _pad_to_multiple(x, self.generator.granularity)
-        y = self._execute(x, options, progress)
-        return y[:, :height, :width].add(1.0).mul(0.5).permute(1, 2, 0).numpy()
+        y = self._execute(rgb, options, progress)[:, :height, :width]
+        return y.add_(1.0).mul_(0.5).permute(1, 2, 0).numpy()
 
-    def _execute(self, x: torch.Tensor, options: RunOptions, progress: ProgressCallback | None) -> torch.Tensor:
+    def _execute(self, rgb: np.ndarray, options: RunOptions, progress: ProgressCallback | None) -> torch.Tensor:
         """Run the schedule, halving the tile after an out-of-memory error."""
         mode = options.stats if self.generator.tileable else StatsMode.EXACT
         tile = options.tile if self.generator.tileable else 0
+        g = self.generator.granularity
+        height, width = round_up(rgb.shape[0], g), round_up(rgb.shape[1], g)
         while True:
-            grid = choose_grid(self.generator.program, self.backend, x.shape[1], x.shape[2], tile, options.batch, mode)
+            grid = choose_grid(self.generator.program, self.backend, height, width, tile, options.batch, mode)
             try:
-                return self._run_grid(x, grid, mode, options, progress)
+                return self._run_grid(rgb, grid, mode, options, progress)
             except (torch.OutOfMemoryError, RuntimeError) as exc:
                 if not is_out_of_memory(exc):
                     raise
@@ -89,20 +96,28 @@ class Runner:
                 if self.backend.device.type == "cuda":
                     torch.cuda.empty_cache()
 
-    def _run_grid(self, x: torch.Tensor, grid: Grid, mode: StatsMode, options: RunOptions, progress) -> torch.Tensor:
+    def _run_grid(self, rgb: np.ndarray, grid: Grid, mode: StatsMode, options: RunOptions, progress) -> torch.Tensor:
         program = self.generator.program
         whole = len(grid.cores) == 1
         stats: dict[int, NormStats] = {}
         if mode is StatsMode.THUMBNAIL:
-            stats = self._thumbnail_stats(x, options.thumbnail_size)
-            schedule = self._schedules[StatsMode.THUMBNAIL]
+            stats = self._thumbnail_stats(self._network_input(rgb), options.thumbnail_size)
+            candidates = self._schedules[StatsMode.THUMBNAIL]
         elif whole or mode is StatsMode.TILE:
-            schedule = self._schedules[StatsMode.TILE]
+            candidates = self._schedules[StatsMode.TILE]
         else:
-            schedule = self._schedules[StatsMode.EXACT]
+            candidates = self._schedules[StatsMode.EXACT]
+        schedule, storage = place_canvases(program, candidates, self.backend, grid, options.max_memory)
         tracker = _tracker(program, schedule, grid, progress)
-        storage = storage_device(program, schedule, self.backend, grid)
-        return execute(self.backend, program, schedule, x.to(storage), grid, stats, tracker.tile_done, storage).cpu()
+        # Made by the executor and held only there, so it is freed once the last sweep has read it.
+        source = lambda: self._network_input(rgb).to(storage)  # noqa: E731
+        return execute(self.backend, program, schedule, source, grid, stats, tracker.tile_done, storage).cpu()
+
+    def _network_input(self, rgb: np.ndarray) -> torch.Tensor:
+        """(3, H, W) float32 in [-1, 1], padded to the granularity."""
+        scale = 2.0 / pixels.value_range(rgb.dtype)
+        x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().mul(scale).sub_(1.0)  # never in place: may share rgb
+        return _pad_to_multiple(x, self.generator.granularity)
 
     def _thumbnail_stats(self, x: torch.Tensor, long_side: int) -> dict[int, NormStats]:
         """Statistics of every norm, measured exactly on a downscaled copy (one tile)."""
@@ -112,8 +127,8 @@ class Runner:
         thumb = F.interpolate(x[None], size=size, mode="bilinear", antialias=True, align_corners=False)[0]
         grid = Grid([Rect(0, 0, *size)], size[0], size[1], batch=1)
         stats: dict[int, NormStats] = {}
-        program, schedule = self.generator.program, self._schedules[StatsMode.EXACT]
-        execute(self.backend, program, schedule, thumb, grid, stats, lambda cost: None, self.backend.device)
+        program, schedule = self.generator.program, self._schedules[StatsMode.EXACT][0]
+        execute(self.backend, program, schedule, lambda: thumb, grid, stats, lambda cost: None, self.backend.device)
         return stats
 
 

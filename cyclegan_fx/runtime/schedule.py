@@ -74,33 +74,67 @@ def single_sweep(program: Program, local_norms: bool) -> Schedule:
     return Schedule((sweep,), {INPUT: SlotShape(program.in_channels, 1)}, {INPUT: 0})
 
 
+Plan = tuple[int, int, bool, bool]  # start, end, collect statistics at end, store the activation at end
+
+
 def exact_schedule(program: Program) -> Schedule:
-    """Sweeps that give every normalization the statistics of the whole image."""
+    """Sweeps that give every normalization the statistics of the whole image.
+
+    Stores the pre-norm activation at every cheapest-resolution norm: each
+    convolution runs once (two bottleneck canvases for a ResNet).
+    """
     norms = program.norms
     if not norms:
         return single_sweep(program, local_norms=False)
-    cheapest = min(program.density(n) for n in norms)
-    plans: list[tuple[int, int, bool]] = []
+    cheapest = _cheapest(program)
+    plans: list[Plan] = []
     start = 0
     for n in norms:
         store = program.density(n) <= cheapest
-        plans.append((start, n, store))
+        plans.append((start, n, True, store))
         if store:
             start = n
-    plans.append((start, len(program), False))
+    plans.append((start, len(program), False, False))
     return _assign_slots(program, plans)
 
 
-def _assign_slots(program: Program, plans: list[tuple[int, int, bool]]) -> Schedule:
+def lean_schedule(program: Program) -> Schedule:
+    """Exact statistics with half the canvases: only skip inputs (ResNet block inputs) are stored,
+    and every norm inside a block is reached by recomputing from its input.
+
+    For a ResNet the first convolution of a block runs three times and the second twice.
+    """
+    norms = program.norms
+    if not norms:
+        return single_sweep(program, local_norms=False)
+    cheapest = _cheapest(program)
+    saves = [i for i, op in enumerate(program.ops) if op.kind is OpKind.SAVE and program.density(i) <= cheapest]
+    plans: list[Plan] = []
+    start = 0
+    for position in sorted({*norms, *saves}):
+        if position in saves and position > start:
+            plans.append((start, position, False, True))
+            start = position
+        if position in norms:
+            plans.append((start, position, True, False))
+    plans.append((start, len(program), False, False))
+    return _assign_slots(program, plans)
+
+
+def _cheapest(program: Program) -> float:
+    return min(program.density(n) for n in program.norms)
+
+
+def _assign_slots(program: Program, plans: list[Plan]) -> Schedule:
     """Give every stored value a slot, reusing slots whose value is read for the last time."""
-    segments = [segment(program, start, end) for start, end, _ in plans]
+    segments = [segment(program, start, end) for start, end, _, _ in plans]
     last_read = {value: i for i, seg in enumerate(segments) for value in _reads(seg)}
     value_slot: dict[Value, int] = {("act", 0): INPUT}
     slots = {INPUT: SlotShape(program.in_channels, 1)}
     live: dict[int, Value] = {}
     last_use: dict[int, int] = {}
     sweeps = []
-    for i, (seg, (_, end, store)) in enumerate(zip(segments, plans)):
+    for i, (seg, (_, end, collect, store)) in enumerate(zip(segments, plans)):
         source = value_slot[("act", seg.start)]
         skip_slots = tuple(value_slot[("save", s)] for s in seg.skips_in)
         sinks = []
@@ -115,7 +149,7 @@ def _assign_slots(program: Program, plans: list[tuple[int, int, bool]]) -> Sched
             sinks.append((value[1], slot))
         for slot in (source, *skip_slots, *(slot for _, slot in sinks)):
             last_use[slot] = i
-        sweeps.append(Sweep(seg, source, skip_slots, tuple(sinks), collect=end < len(program)))
+        sweeps.append(Sweep(seg, source, skip_slots, tuple(sinks), collect))
     return Schedule(tuple(sweeps), slots, last_use)
 
 

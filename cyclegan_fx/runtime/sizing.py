@@ -8,15 +8,16 @@ from cyclegan_fx.errors import DeviceError
 from cyclegan_fx.networks import Program
 from cyclegan_fx.runtime.backend import Backend
 from cyclegan_fx.runtime.config import StatsMode
-from cyclegan_fx.runtime.devices import available_memory
+from cyclegan_fx.runtime.devices import available_memory, process_rss
 from cyclegan_fx.runtime.executor import Grid, sweep_margin
 from cyclegan_fx.runtime.plan import plan_cores, round_up
 from cyclegan_fx.runtime.schedule import INPUT, Schedule, exact_schedule
 
 CORE_SIZES = (2048, 1536, 1024, 768, 512, 384, 256, 192, 128, 96, 64)
-CPU_TILE_BUDGET = 1 << 30  # larger tiles gain nothing on a CPU and crowd out the canvases
+CPU_MAX_CORE = 256  # measured fastest on CPUs (cache-sized tiles); larger ones only cost memory
 GPU_TILE_SHARE = 0.5
 MAX_BATCH = 8
+HOST_RESERVE = 512 << 20  # tiles in flight, delayed core writes and post-processing copies
 _OVERHEAD = 3  # input, output and workspace of the widest layer, plus the allocator's slack
 
 
@@ -30,7 +31,7 @@ def choose_grid(
     if tile == 0:
         core = max(height, width)
     elif tile is None:
-        fits = [c for c in CORE_SIZES if tile_bytes(program, c, margin, itemsize) <= budget]
+        fits = [c for c in CORE_SIZES if tile_bytes(program, c, margin, itemsize) <= budget and c <= _max_core(backend)]
         core = min(fits[0] if fits else CORE_SIZES[-1], round_up(max(height, width), program.granularity))
     else:
         core = round_up(tile, program.granularity)
@@ -56,21 +57,39 @@ def tile_bytes(program: Program, core: int, margin: int, itemsize: int) -> int:
     return int(widest * side * side * itemsize * _OVERHEAD)
 
 
-def storage_device(program: Program, schedule: Schedule, backend: Backend, grid: Grid) -> torch.device:
-    """Canvases stay on the GPU when they fit there comfortably, else in host memory."""
+def place_canvases(
+    program: Program, candidates: list[Schedule], backend: Backend, grid: Grid, memory_limit: int | None
+) -> tuple[Schedule, torch.device]:
+    """The first schedule whose canvases fit, and where they live: on the GPU when they fit there
+    comfortably, else in host memory (within ``memory_limit`` bytes for the whole process, if given)."""
     itemsize = torch.empty((), dtype=backend.dtype).element_size()
+    host = _host_budget(memory_limit)
+    for schedule in candidates:
+        need = canvas_bytes(program, schedule, grid, itemsize)
+        if backend.device.type == "cuda" and need < available_memory(backend.device) * (1 - GPU_TILE_SHARE) * 0.8:
+            return schedule, backend.device
+        if need <= host:
+            return schedule, torch.device("cpu")
+    need = canvas_bytes(program, candidates[-1], grid, itemsize)
+    raise DeviceError(
+        f"Exact statistics for a {grid.width}x{grid.height} image need {need / 2**30:.1f} GiB of memory "
+        f"but {max(host, 0) / 2**30:.1f} GiB is available; use --stats thumbnail or a smaller --work-size."
+    )
+
+
+def canvas_bytes(program: Program, schedule: Schedule, grid: Grid, itemsize: int) -> int:
+    """Canvases of a schedule plus the float input and output images."""
     pixels = grid.height * grid.width
     need = sum(s.channels * pixels // s.scale**2 * itemsize for k, s in schedule.slots.items() if k != INPUT)
-    need += 2 * program.out_channels * pixels * 4
-    if backend.device.type == "cuda" and need < available_memory(backend.device) * (1 - GPU_TILE_SHARE) * 0.8:
-        return backend.device
+    return need + (program.in_channels + program.out_channels) * pixels * 4
+
+
+def _host_budget(memory_limit: int | None) -> int:
+    """Host memory the canvases may take: what is free, or the limit less what the process holds."""
     free = available_memory(torch.device("cpu"))
-    if need > free:
-        raise DeviceError(
-            f"Exact statistics for a {grid.width}x{grid.height} image need {need / 2**30:.1f} GiB of memory "
-            f"but {free / 2**30:.1f} GiB is free; use --stats thumbnail or a smaller --work-size."
-        )
-    return torch.device("cpu")
+    if memory_limit is None:
+        return free
+    return min(free, memory_limit - process_rss() - HOST_RESERVE)
 
 
 def _margin(program: Program, mode: StatsMode) -> int:
@@ -81,9 +100,11 @@ def _margin(program: Program, mode: StatsMode) -> int:
 
 def _tile_budget(backend: Backend) -> int:
     free = available_memory(backend.device)
-    if backend.device.type == "cuda":
-        return int(free * GPU_TILE_SHARE)
-    return min(CPU_TILE_BUDGET, free // 4)
+    return int(free * GPU_TILE_SHARE) if backend.device.type == "cuda" else free // 4
+
+
+def _max_core(backend: Backend) -> int:
+    return CORE_SIZES[0] if backend.device.type == "cuda" else CPU_MAX_CORE
 
 
 def _auto_batch(backend: Backend, per_tile: int, budget: int, tiles: int) -> int:
