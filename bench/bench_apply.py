@@ -122,8 +122,8 @@ def memory_table() -> None:
         source = Path(tmp) / "big.jpg"
         cv2.imwrite(str(source), cv2.cvtColor(photo(4000, 6000), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
         for work_size in ("1024", "full"):
-            result = run_child(["apply", str(source), "-o", str(Path(tmp) / f"out-{work_size}.jpg"),
-                                "--work-size", work_size, "--precision", "fp32", "--device", "cpu", "--backend", "torch", "-q"])
+            result = run_child(["-q", "apply", str(source), "-o", str(Path(tmp) / f"out-{work_size}.jpg"),
+                                "--work-size", work_size, "--precision", "fp32", "--device", "cpu", "--backend", "torch"])
             print(f"| {work_size} | {result['seconds']:.1f} | {result['max_rss'] / 2**30:.2f} |", flush=True)
 
 

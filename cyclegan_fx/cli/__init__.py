@@ -15,6 +15,7 @@ COMMANDS = {
     "apply": ("cyclegan_fx.cli.apply", "apply"),
     "export": ("cyclegan_fx.cli.export", "export"),
     "models": ("cyclegan_fx.cli.models", "models"),
+    "train": ("cyclegan_fx.cli.train", "train"),
 }
 
 

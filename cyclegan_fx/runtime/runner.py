@@ -116,7 +116,8 @@ class Runner:
     def _network_input(self, rgb: np.ndarray) -> torch.Tensor:
         """(3, H, W) float32 in [-1, 1], padded to the granularity."""
         scale = 2.0 / pixels.value_range(rgb.dtype)
-        x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().mul(scale).sub_(1.0)  # never in place: may share rgb
+        x = torch.from_numpy(rgb.astype(np.float32)).permute(2, 0, 1)  # a copy: rgb is never touched
+        x.mul_(scale).sub_(1.0)
         return _pad_to_multiple(x, self.generator.granularity)
 
     def _thumbnail_stats(self, x: torch.Tensor, long_side: int) -> dict[int, NormStats]:
