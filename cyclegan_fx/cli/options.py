@@ -48,7 +48,7 @@ def model_options(command: Callable) -> Callable:
                      help="Which generator of the model to apply."),
         click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True),
         click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
-                     help="auto: fp16 on CUDA, fp32 on CPU."),
+                     help="auto: fp16 on CUDA; on a CPU bf16 where it has native bf16 (AVX-512 BF16/AMX), else fp32."),
         click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True,
                      help="auto: TensorRT if an engine for this GPU is cached, else PyTorch on CUDA, "
                           "else the faster CPU backend measured here."),

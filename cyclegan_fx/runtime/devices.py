@@ -26,9 +26,11 @@ def resolve_device(name: str) -> torch.device:
 
 
 def resolve_dtype(precision: str, device: torch.device) -> torch.dtype:
-    """``auto`` is fp16 on CUDA (norms stay fp32) and fp32 on the CPU."""
+    """``auto``: fp16 on CUDA, bf16 on CPUs with native bf16 arithmetic, else fp32 (norms always in fp32)."""
     if precision == "auto":
-        return torch.float16 if device.type == "cuda" else torch.float32
+        if device.type == "cuda":
+            return torch.float16
+        return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
     if precision not in _DTYPES:
         raise DeviceError(f"Unknown precision {precision!r}; use auto, fp32, bf16 or fp16.")
     if precision == "fp16" and device.type != "cuda":

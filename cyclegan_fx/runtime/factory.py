@@ -38,14 +38,14 @@ def open_runner(
 
 
 def choose_backend(backend: str, device: torch.device, precision: str, model: Model, direction: str) -> str:
-    """``auto``: TensorRT where an engine for this GPU is cached, else PyTorch on CUDA, else the
-    faster CPU backend as measured on this machine."""
+    """``auto``: TensorRT where an engine for this GPU is cached, else PyTorch on CUDA; on a CPU,
+    PyTorch for bf16, and for fp32 the faster CPU backend as measured on this machine."""
     if backend != "auto":
         return backend
     if device.type == "cuda":
         return "tensorrt" if _cached_engine_exists(model, direction) else "torch"
-    if precision not in ("auto", "fp32"):
-        return "torch"
+    if resolve_dtype(precision, device) != torch.float32:
+        return "torch"  # the ONNX Runtime CPU backend runs fp32 graphs only
     from cyclegan_fx.runtime.calibrate import fastest_cpu_backend
 
     return fastest_cpu_backend()
