@@ -1,0 +1,1 @@
+"""Training CycleGAN: configuration, data, the loop, checkpoints, reports and export to the model store."""

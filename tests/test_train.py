@@ -1,0 +1,222 @@
+"""`cyclegan-fx train`: configuration, exact resume, interruption, export, bad input."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from cyclegan_fx.cli import cli
+from cyclegan_fx.models import ModelStore
+from cyclegan_fx.training.checkpoint import load_latest
+from cyclegan_fx.training.config import TrainConfig, read_toml
+
+DATA = Path(__file__).resolve().parent / "data"
+TINY = ["--netG", "resnet_6blocks", "--ngf", "4", "--ndf", "4", "--preprocess", "crop", "--crop-size", "32",
+        "--sample-every", "0", "--log-every", "1", "--checkpoint-every", "2", "--no-auto-export"]
+
+
+def invoke(*args) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def crops(photo: str, count: int, size: int, seed: int) -> list[np.ndarray]:
+    image = np.asarray(Image.open(DATA / f"{photo}.jpg").convert("RGB"))
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        y, x = rng.integers(0, image.shape[0] - size), rng.integers(0, image.shape[1] - size)
+        out.append(image[y : y + size, x : x + size])
+    return out
+
+
+def write_folder(folder: Path, images: list[np.ndarray]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, image in enumerate(images):
+        Image.fromarray(image).save(folder / f"{i:03d}.png")
+    return folder
+
+
+@pytest.fixture
+def dataset(tmp_path) -> Path:
+    """DATA/trainA, trainB, testA, testB with a few small natural crops."""
+    root = tmp_path / "data"
+    write_folder(root / "trainA", crops("astronaut", 6, 40, 1))
+    write_folder(root / "trainB", crops("coffee", 5, 40, 2))
+    write_folder(root / "testA", crops("rocket", 2, 40, 3))
+    write_folder(root / "testB", crops("chelsea", 2, 40, 4))
+    return root
+
+
+def test_defaults_are_the_official_ones():
+    c = TrainConfig()
+    assert (c.netG, c.netD, c.n_layers_D, c.ngf, c.ndf, c.norm, c.init_type, c.init_gain) == (
+        "resnet_9blocks", "basic", 3, 64, 64, "instance", "normal", 0.02)
+    assert (c.gan_mode, c.lambda_A, c.lambda_B, c.lambda_identity, c.pool_size) == ("lsgan", 10.0, 10.0, 0.5, 50)
+    assert (c.lr, c.beta1, c.n_epochs, c.n_epochs_decay, c.lr_policy) == (2e-4, 0.5, 100, 100, "linear")
+    assert (c.preprocess, c.load_size, c.crop_size, c.no_flip, c.batch_size) == ("resize_and_crop", 286, 256, False, 1)
+
+
+def test_toml_options_flags_override_them_and_the_resolved_config_is_saved(dataset, tmp_path):
+    config = tmp_path / "run.toml"
+    config.write_text('ngf = 8\nlambda-identity = 0.0\nn_epochs = 7\n')
+    code, out = invoke("train", dataset, "--name", "cfg", "--runs-dir", tmp_path / "runs", "--config", config,
+                       *TINY, "--ngf", "4", "--max-steps", "1", "--num-workers", "0")
+    assert code == 0, out
+    saved = read_toml(tmp_path / "runs" / "cfg" / "config.toml")
+    assert saved["ngf"] == 4 and saved["lambda_identity"] == 0.0 and saved["n_epochs"] == 7
+    assert saved["lr"] == 2e-4 and saved["data"] == dataset.absolute()
+
+
+def nets_after(run: Path) -> dict[str, torch.Tensor]:
+    _, state = load_latest(run / "checkpoints")
+    return state["model"]["nets"]
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_resuming_gives_bit_identical_weights(dataset, tmp_path, workers):
+    common = [*TINY, "--num-workers", workers, "--pool-size", "3", "--n-epochs", "1", "--n-epochs-decay", "2"]
+    code, out = invoke("train", dataset, "--name", "straight", "--runs-dir", tmp_path, *common, "--max-steps", 7)
+    assert code == 0, out
+    code, out = invoke("train", dataset, "--name", "broken", "--runs-dir", tmp_path, *common, "--max-steps", 3)
+    assert code == 0, out
+    code, out = invoke("train", "--resume", tmp_path / "broken", "--max-steps", 7)
+    assert code == 0, out
+    straight, resumed = nets_after(tmp_path / "straight"), nets_after(tmp_path / "broken")
+    assert straight.keys() == resumed.keys()
+    assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+    assert any(not torch.equal(straight[k], v) for k, v in nets_after_first_checkpoint(tmp_path / "broken").items())
+
+
+def nets_after_first_checkpoint(run: Path) -> dict[str, torch.Tensor]:
+    """Weights at iteration 2, to show that training did change them (the comparison above can fail)."""
+    path = run / "checkpoints" / "step_00000002.pt"
+    if not path.exists():  # pruned: keep the oldest one left instead
+        path = sorted((run / "checkpoints").glob("step_*.pt"))[0]
+    return torch.load(path, weights_only=False)["model"]["nets"]
+
+
+def test_resume_refuses_a_change_of_what_is_learned(dataset, tmp_path):
+    code, out = invoke("train", dataset, "--name", "r", "--runs-dir", tmp_path, *TINY, "--max-steps", 2,
+                       "--num-workers", 0)
+    assert code == 0, out
+    code, out = invoke("train", "--resume", tmp_path / "r", "--lr", "0.1")
+    assert code == 1 and "Cannot resume" in out and "--lr" in out
+
+
+def test_training_ends_in_the_store_with_both_directions(dataset, tmp_path, photo):
+    options = [o for o in TINY if o != "--no-auto-export"]
+    code, out = invoke("train", dataset, "--name", "s2w-test", "--label", "Summer to Winter", "--runs-dir", tmp_path,
+                       *options, "--max-steps", 2, "--num-workers", 0, "--sample-every", 1)
+    assert code == 0, out
+    model = ModelStore().get("s2w-test")
+    assert model.info.label == "Summer to Winter" and set(model.info.directions) == {"a2b", "b2a"}
+    assert model.info.training_size == 32 and model.info.work_size
+    run = tmp_path / "s2w-test"
+    assert (run / "losses.csv").read_text().count("\n") >= 3 and (run / "losses.png").stat().st_size > 0
+    grid = Image.open(sorted((run / "samples").glob("*.png"))[-1])
+    assert grid.width >= 6 * 32  # six columns: real A, fake B, rec A, real B, fake A, rec B
+    for direction in ("a2b", "b2a"):
+        target = tmp_path / f"{direction}.png"
+        Image.fromarray(photo[:64, :96]).save(tmp_path / "in.png")
+        code, out = invoke("apply", tmp_path / "in.png", "-o", target, "-m", "s2w-test", "-d", direction,
+                           "--backend", "torch", "--device", "cpu")
+        assert code == 0, out
+
+
+def test_export_at_any_time_replaces_the_bundle(dataset, tmp_path):
+    code, out = invoke("train", dataset, "--name", "later", "--runs-dir", tmp_path, *TINY, "--max-steps", 2,
+                       "--num-workers", 0)
+    assert code == 0, out
+    code, out = invoke("train", "--export", tmp_path / "later", "--label", "Later Look")
+    assert code == 0, out
+    first = ModelStore().get("later")
+    code, out = invoke("train", "--resume", tmp_path / "later", "--max-steps", 4)
+    assert code == 0, out
+    code, out = invoke("train", "--export", tmp_path / "later")
+    assert code == 0, out
+    second = ModelStore().get("later")
+    assert first.info.label == second.info.label == "Later Look"
+    assert first.info.directions["a2b"].sha256 != second.info.directions["a2b"].sha256
+
+
+@pytest.mark.parametrize(
+    "setup,message",
+    [
+        (lambda d: shutil.rmtree(d / "trainB"), "does not exist"),
+        (lambda d: [p.unlink() for p in (d / "trainA").iterdir()], "is empty"),
+        (lambda d: [p.write_bytes(b"junk") for p in (d / "trainA").iterdir()], "usable images"),
+        (lambda d: [Image.new("RGB", (16, 16)).save(p) for p in (d / "trainB").iterdir()], "too small"),
+    ],
+    ids=["missing", "empty", "corrupt", "small"],
+)
+def test_bad_training_folders_are_one_sentence(dataset, tmp_path, setup, message):
+    setup(dataset)
+    code, out = invoke("train", dataset, "--name", "bad", "--runs-dir", tmp_path / "runs", *TINY, "--max-steps", 1)
+    assert code == 1 and message in out and "Traceback" not in out
+    assert not (tmp_path / "runs" / "bad" / "checkpoints").exists() or not any((tmp_path / "runs" / "bad" / "checkpoints").iterdir())
+
+
+def test_a_few_corrupt_files_are_skipped_and_counted(dataset, tmp_path, caplog):
+    (dataset / "trainA" / "broken.png").write_bytes(b"\x89PNG not really")
+    (dataset / "trainA" / "notes.txt").write_text("hello")
+    code, out = invoke("train", dataset, "--name", "skip", "--runs-dir", tmp_path, *TINY, "--max-steps", 1,
+                       "--num-workers", 0)
+    assert code == 0, out
+    assert "2 of 8" in caplog.text or "2 of 8" in out
+
+
+def test_an_unwritable_runs_folder_is_one_sentence(dataset, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    code, out = invoke("train", dataset, "--name", "x", "--runs-dir", blocker / "runs", *TINY, "--max-steps", 1)
+    assert code == 1 and "Cannot create run folder" in out
+
+
+def test_sigterm_checkpoints_and_the_run_resumes(dataset, tmp_path):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cyclegan_fx", "train", str(dataset), "--name", "stopped", "--runs-dir", str(tmp_path),
+         *TINY, "--checkpoint-every", "1000", "--max-steps", "10000", "--num-workers", "0"],
+        stderr=subprocess.PIPE, text=True, env=env,
+    )
+    for line in process.stderr:
+        if "step 3:" in line:
+            break
+    process.send_signal(signal.SIGTERM)
+    rest = process.stderr.read()
+    assert process.wait(timeout=120) == 128 + signal.SIGTERM
+    assert "checkpoint" in rest and "--resume" in rest and "Traceback" not in rest
+    path, state = load_latest(tmp_path / "stopped" / "checkpoints")
+    assert 3 <= state["position"]["step"] < 10000
+    code, out = invoke("train", "--resume", tmp_path / "stopped", "--max-steps", state["position"]["step"] + 1)
+    assert code == 0, out
+
+
+def test_a_full_disk_keeps_the_previous_checkpoint(dataset, tmp_path):
+    """A real 'no space left on device', from a small tmpfs (needs root to mount it)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)],
+                                            capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        code, out = invoke("train", dataset, "--name", "full", "--runs-dir", disk, *TINY, "--ngf", "8",
+                           "--checkpoint-every", "1", "--max-steps", "50", "--num-workers", "0")
+        assert code == 1 and "No space left on device" in out and "intact" in out, out
+        path, state = load_latest(disk / "full" / "checkpoints")
+        assert state["position"]["step"] >= 1  # the last complete checkpoint still loads
+        assert not list((disk / "full" / "checkpoints").glob(".*.part"))
+    finally:
+        subprocess.run(["umount", "--lazy", str(disk)], check=False)
