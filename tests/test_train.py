@@ -220,3 +220,19 @@ def test_a_full_disk_keeps_the_previous_checkpoint(dataset, tmp_path):
         assert not list((disk / "full" / "checkpoints").glob(".*.part"))
     finally:
         subprocess.run(["umount", "--lazy", str(disk)], check=False)
+
+
+def test_torchrun_trains_with_ddp_and_only_rank_0_writes(dataset, tmp_path):
+    """Two CPU processes (gloo): one set of checkpoints, one log, one exported bundle."""
+    torchrun = Path(sys.executable).with_name("torchrun")
+    done = subprocess.run(
+        [str(torchrun), "--nproc-per-node", "2", "-m", "cyclegan_fx", "train", str(dataset), "--name", "ddp-test",
+         "--runs-dir", str(tmp_path), *[o for o in TINY if o != "--no-auto-export"], "--max-steps", "3",
+         "--num-workers", "0", "--device", "cpu"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stderr.count("Training ddp-test from iteration 0") == 1
+    _, state = load_latest(tmp_path / "ddp-test" / "checkpoints")
+    assert state["position"]["step"] == 3 and len(state["ranks"]) == 2  # both ranks' pools and RNG states
+    assert set(ModelStore().get("ddp-test").info.directions) == {"a2b", "b2a"}
