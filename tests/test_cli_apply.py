@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from cyclegan_fx.cli import cli
-from cyclegan_fx.io.images import load_image
+from cyclegan_fx.io.image_read import load_image
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = ["--device", "cpu", "--precision", "fp32", "--backend", "torch"]

@@ -16,8 +16,10 @@ import tifffile
 from PIL import Image, ImageCms
 
 from cyclegan_fx.errors import ImageReadError, ImageTooLargeError, OutputError
-from cyclegan_fx.io import images
-from cyclegan_fx.io.images import SUPPORTED_SUFFIXES, ImageMeta, image_size, load_image, save_image
+from cyclegan_fx.io import image_write
+from cyclegan_fx.io.image_format import SUPPORTED_SUFFIXES, ImageMeta
+from cyclegan_fx.io.image_read import image_size, load_image
+from cyclegan_fx.io.image_write import save_image
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "images"
 MAKE, MODEL, ORIENTATION = 0x010F, 0x0110, 0x0112
@@ -27,7 +29,7 @@ PEAK = {np.uint8: 255, np.uint16: 65535, np.float32: 1.0}
 @pytest.fixture(autouse=True)
 def fresh_warnings() -> None:
     """Conversion warnings are logged once per process; every test starts from none logged."""
-    images._warn_once.cache_clear()
+    image_write._warn_once.cache_clear()
 
 
 def noise(h: int, w: int, c: int, dtype: type = np.uint8, seed: int = 0) -> np.ndarray:

@@ -51,7 +51,7 @@ def _open_runner(model: str, direction: str, device: str, precision: str, backen
 
 def _targets(files, output: Path) -> list[Path]:
     """One output path per input: ``output`` itself for a single input with an image suffix."""
-    from cyclegan_fx.io.images import SUPPORTED_SUFFIXES
+    from cyclegan_fx.io.image_format import SUPPORTED_SUFFIXES
 
     if len(files) == 1 and output.suffix.lower() in SUPPORTED_SUFFIXES:
         _make_folder(output.parent)
@@ -97,7 +97,8 @@ def _translate_all(runner, files, targets, options, overwrite: bool) -> int:
 
 
 def _translate_one(runner, source: Path, target: Path, options, overwrite: bool, report) -> None:
-    from cyclegan_fx.io.images import load_image, save_image
+    from cyclegan_fx.io.image_read import load_image
+    from cyclegan_fx.io.image_write import save_image
 
     if target.exists() and not overwrite:
         raise OutputError(f"{target} exists already; pass --overwrite to replace it.")

@@ -6,7 +6,7 @@ import glob
 from dataclasses import dataclass
 from pathlib import Path
 
-from cyclegan_fx.io.images import SUPPORTED_SUFFIXES
+from cyclegan_fx.io.image_format import SUPPORTED_SUFFIXES
 
 _GLOB_CHARS = set("*?[")
 
