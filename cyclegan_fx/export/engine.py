@@ -1,9 +1,10 @@
 """FP16 TensorRT engines built from a pack of FP16 segment graphs, with a sidecar JSON.
 
 The FP16 ONNX graphs already carry their types (FP16 activations and weights,
-FP32 normalization through Cast nodes), so the network is built strongly typed:
-TensorRT 11 needs that, and TensorRT 10 honours it too. Where a TensorRT has no
-strongly typed networks, the FP16 builder flag is set instead. Engines are tied to
+FP32 normalization through Cast nodes), so the network is built strongly typed.
+TensorRT 11 always is (it accepts and ignores the flag); TensorRT 10 takes the flag,
+which keeps the graph's types where the FP16 builder flag would let it choose per
+layer, InstanceNorm included. Engines are tied to
 a TensorRT version, a GPU architecture and a platform; the sidecar records them
 and ``mismatch`` says, in one sentence, why an engine cannot run here.
 """
@@ -121,7 +122,6 @@ def build_engine_pack(onnx: Pack, program: Program, path: Path, tile: int, batch
     """Build one engine per segment graph of an FP16 ONNX pack; write the engine pack and its sidecar."""
     import tensorrt as trt
 
-    from cyclegan_fx.export.graphs import signature
     from cyclegan_fx.runtime.executor import sweep_margin
 
     logger = trt.Logger(trt.Logger.WARNING)
@@ -153,17 +153,13 @@ def build_engine_pack(onnx: Pack, program: Program, path: Path, tile: int, batch
 
 def _build_one(trt, builder, logger, onnx_bytes: bytes, shapes, cache_bytes: bytes) -> tuple[bytes, bytes]:
     """One serialized engine, and the timing cache grown by its build."""
-    strongly_typed = hasattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED")
-    flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if strongly_typed else 0
-    network = builder.create_network(flags)
+    network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
     parser = trt.OnnxParser(network, logger)
     if not parser.parse(onnx_bytes):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
         raise DeviceError(f"TensorRT could not parse an exported graph: {errors}.")
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, WORKSPACE)
-    if not strongly_typed:
-        config.set_flag(trt.BuilderFlag.FP16)
     cache = config.create_timing_cache(cache_bytes)
     config.set_timing_cache(cache, ignore_mismatch=False)
     profile = builder.create_optimization_profile()
