@@ -228,8 +228,9 @@ def test_engine_cache_keys_change_with_the_target(tiny, tmp_path):
     torch.save(tiny.net.state_dict(), checkpoint)
     model = checkpoint_model(checkpoint)
     other = EngineTarget("11.4.0", "NVIDIA L4", "8.9", "x86_64")
-    assert engine_cache_path(model, "a2b", HERE, 1024, 4) != engine_cache_path(model, "a2b", other, 1024, 4)
-    assert engine_cache_path(model, "a2b", HERE, 1024, 4) != engine_cache_path(model, "a2b", HERE, 512, 4)
+    g = model.generator("a2b")
+    assert engine_cache_path(model, "a2b", g, HERE, 1024, 4) != engine_cache_path(model, "a2b", g, other, 1024, 4)
+    assert engine_cache_path(model, "a2b", g, HERE, 1024, 4) != engine_cache_path(model, "a2b", g, HERE, 512, 4)
 
 
 @pytest.mark.skipif(NO_TENSORRT is not None, reason=f"needs TensorRT and a CUDA GPU: {NO_TENSORRT}")

@@ -56,6 +56,17 @@ def test_exact_schedule_stores_only_bottleneck_canvases_and_reuses_them():
     assert schedule.sweeps[-1].segment.end == len(program)
 
 
+@pytest.mark.parametrize("net_g", ["resnet_9blocks", "resnet_6blocks"])
+def test_the_decoder_reads_one_bottleneck_canvas(net_g):
+    """The last residual sum is stored once, so the full-resolution output shares memory with one canvas."""
+    schedule = exact_schedule(generator_from_name(net_g).program)
+    for index, sweep in enumerate(schedule.sweeps):
+        live = {slot for slot, last in schedule.last_use.items() if slot != INPUT and last >= index}
+        written = {slot for earlier in schedule.sweeps[:index] for _, slot in earlier.sinks}
+        if sweep.segment.end == len(generator_from_name(net_g).program):
+            assert len(live & written) == 1
+
+
 @pytest.mark.parametrize("make", [exact_schedule, lean_schedule])
 @pytest.mark.parametrize("net_g", ["resnet_9blocks", "resnet_6blocks"])
 def test_exact_schedules_give_every_norm_its_statistics_before_use(make, net_g):

@@ -12,6 +12,7 @@ from helpers import psnr, tiny_generator
 from cyclegan_fx.errors import ConfigError, DeviceError, ImageTooLargeError, ImageTooSmallError
 from cyclegan_fx.runtime.config import RunOptions, StatsMode
 from cyclegan_fx.runtime.runner import Runner
+from cyclegan_fx.runtime.schedule import exact_schedule
 from cyclegan_fx.runtime.torch_backend import TorchBackend
 
 CPU = torch.device("cpu")
@@ -150,6 +151,12 @@ def test_a_memory_limit_switches_to_the_lean_schedule_with_the_same_result(tiny,
     with pytest.raises(DeviceError, match="need"):
         tiny.run(big, RunOptions(work_size="full", tile=256, max_memory=process_rss() + HOST_RESERVE))
 
+    # A backend that runs only the exact schedule's segments (an exported pack) is never given the lean one.
+    backend = TorchBackend(tiny.generator, CPU, torch.float32)
+    backend.segments = frozenset(w.segment for w in exact_schedule(tiny.generator.program).sweeps)
+    with pytest.raises(DeviceError, match="need"):
+        Runner(tiny.generator, backend).run(big, RunOptions(work_size="full", tile=256, max_memory=limit))
+
 
 class FlakyMemoryBackend:
     """The real backend, but tiles larger than ``limit`` pixels raise CUDA's out-of-memory error."""
@@ -157,7 +164,7 @@ class FlakyMemoryBackend:
     def __init__(self, inner: TorchBackend, limit: int) -> None:
         self.inner, self.limit = inner, limit
         self.name, self.device, self.dtype = inner.name, inner.device, inner.dtype
-        self.max_tile = self.max_batch = None
+        self.max_tile = self.max_batch = self.segments = None
         self.sizes: list[int] = []
 
     def run(self, segment, x, skips, stats):

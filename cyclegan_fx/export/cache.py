@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import asdict
+from dataclasses import asdict, astuple
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from cyclegan_fx.export.build import build_onnx_pack, made_by
+from cyclegan_fx.export.graphs import required_segments
 from cyclegan_fx.export.onnx_export import OPSET, ExportError
 from cyclegan_fx.export.pack import Pack, read_pack
 from cyclegan_fx.export.verify import photo_like, psnr
@@ -60,9 +61,15 @@ def cache_key(parts: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def made_from(model: Model, direction: str, generator: Generator) -> dict[str, Any]:
+    """The weights, the segment graphs the runner needs from them, and the tools' versions."""
+    segments = [astuple(s) for s in required_segments(generator.program)]
+    return {"weights": weights_digest(model, direction), "segments": cache_key({"all": segments}), **made_by()}
+
+
 def onnx_pack(model: Model, direction: str, generator: Generator, precision: str) -> Pack:
     """The segment pack for ONNX Runtime, exported and checked once, then reused."""
-    parts = {"weights": weights_digest(model, direction), "precision": precision, "opset": OPSET, **made_by()}
+    parts = {**made_from(model, direction, generator), "precision": precision, "opset": OPSET}
     path = artifact_dir(model, direction) / f"{direction}-onnx-{precision}-{cache_key(parts)}.pack"
     if path.is_file():
         return read_pack(path)
@@ -97,7 +104,7 @@ def engine_pack(model: Model, direction: str, generator: Generator, tile: int, b
     from cyclegan_fx.export.engine import build_engine_pack, current_target
 
     target = current_target()
-    path = engine_cache_path(model, direction, target, tile, batch)
+    path = engine_cache_path(model, direction, generator, target, tile, batch)
     if path.is_file():
         return read_pack(path)
     onnx = onnx_pack(model, direction, generator, "fp16")
@@ -106,9 +113,8 @@ def engine_pack(model: Model, direction: str, generator: Generator, tile: int, b
     return build_engine_pack(onnx, generator.program, path, tile, batch, target, timing_cache_path())
 
 
-def engine_cache_path(model: Model, direction: str, target, tile: int, batch: int) -> Path:
-    parts = {"weights": weights_digest(model, direction), "target": asdict(target), "tile": tile, "batch": batch,
-             **made_by()}
+def engine_cache_path(model: Model, direction: str, generator: Generator, target, tile: int, batch: int) -> Path:
+    parts = {**made_from(model, direction, generator), "target": asdict(target), "tile": tile, "batch": batch}
     return artifact_dir(model, direction) / f"{direction}-tensorrt-fp16-{cache_key(parts)}.engine"
 
 

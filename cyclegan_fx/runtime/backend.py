@@ -38,6 +38,7 @@ class Backend(Protocol):
     dtype: torch.dtype  # dtype of activations passed in and returned
     max_tile: int | None  # largest tile core the backend accepts (engines have fixed profiles)
     max_batch: int | None
+    segments: frozenset[Segment] | None  # the segments it can run (an exported pack's); None: any
 
     def run(
         self,

@@ -8,6 +8,7 @@ import torch
 
 from cyclegan_fx.errors import DeviceError
 from cyclegan_fx.models import Model
+from cyclegan_fx.networks import Generator
 from cyclegan_fx.runtime.devices import precision_name, resolve_device, resolve_dtype
 from cyclegan_fx.runtime.runner import Runner
 
@@ -23,7 +24,7 @@ def open_runner(
     if model.is_engine:
         return Runner(generator, _engine_file_backend(model, backend, precision), model.info.work_size)
     torch_device = resolve_device(device)
-    name = choose_backend(backend, torch_device, precision, model, direction)
+    name = choose_backend(backend, torch_device, precision, model, direction, generator)
     if name == "onnxruntime":
         chosen = _onnxruntime(model, direction, generator, torch_device, precision)
     elif name == "tensorrt":
@@ -37,13 +38,15 @@ def open_runner(
     return Runner(generator, chosen, model.info.work_size)
 
 
-def choose_backend(backend: str, device: torch.device, precision: str, model: Model, direction: str) -> str:
+def choose_backend(
+    backend: str, device: torch.device, precision: str, model: Model, direction: str, generator: Generator
+) -> str:
     """``auto``: TensorRT where an engine for this GPU is cached, else PyTorch on CUDA; on a CPU,
     PyTorch for bf16, and for fp32 the faster CPU backend as measured on this machine."""
     if backend != "auto":
         return backend
     if device.type == "cuda":
-        return "tensorrt" if _cached_engine_exists(model, direction) else "torch"
+        return "tensorrt" if _cached_engine_exists(model, direction, generator) else "torch"
     if resolve_dtype(precision, device) != torch.float32:
         return "torch"  # the ONNX Runtime CPU backend runs fp32 graphs only
     from cyclegan_fx.runtime.calibrate import fastest_cpu_backend
@@ -87,10 +90,10 @@ def _engine_file_backend(model: Model, backend: str, precision: str):
     return TensorRTBackend(read_pack(model.path), torch.device("cuda"))
 
 
-def _cached_engine_exists(model: Model, direction: str) -> bool:
+def _cached_engine_exists(model: Model, direction: str, generator: Generator) -> bool:
     from cyclegan_fx.export.cache import engine_cache_path
     from cyclegan_fx.export.engine import current_target, unavailable_reason
 
     if unavailable_reason() is not None:
         return False
-    return engine_cache_path(model, direction, current_target(), ENGINE_TILE, ENGINE_BATCH).is_file()
+    return engine_cache_path(model, direction, generator, current_target(), ENGINE_TILE, ENGINE_BATCH).is_file()

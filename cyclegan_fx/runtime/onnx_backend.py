@@ -31,6 +31,7 @@ class OnnxRuntimeBackend:
             entry.segment: (ort.InferenceSession(pack.read(entry.member), options, providers=list(providers)), entry)
             for entry in pack.segments
         }
+        self.segments = frozenset(self.sessions)
 
     def run(
         self, segment: Segment, x: torch.Tensor, skips: Sequence[torch.Tensor], stats: Mapping[int, NormStats]

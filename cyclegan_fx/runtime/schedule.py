@@ -89,13 +89,31 @@ def exact_schedule(program: Program) -> Schedule:
     cheapest = _cheapest(program)
     plans: list[Plan] = []
     start = 0
-    for n in norms:
-        store = program.density(n) <= cheapest
-        plans.append((start, n, True, store))
+    for end in (*norms, len(program)):
+        store = end < len(program) and program.density(end) <= cheapest
+        exit_ = None if store else _bottleneck_exit(program, start, end, cheapest)
+        if exit_ is not None:
+            plans.append((start, exit_, False, True))
+            start = exit_
+        plans.append((start, end, end < len(program), store))
         if store:
-            start = n
-    plans.append((start, len(program), False, False))
+            start = end
     return _assign_slots(program, plans)
+
+
+def _bottleneck_exit(program: Program, start: int, end: int, cheapest: float) -> int | None:
+    """Where to store the activation once more before leaving the cheapest resolution: the last
+    position before ``end`` still that cheap with every skip read since ``start`` consumed.
+
+    The sweeps after it then read one canvas instead of the activation and its skips (a ResNet
+    decoder holds one bottleneck canvas, not two, next to the output image).
+    """
+    if not segment(program, start, end).skips_in:
+        return None
+    for position in range(end - 1, start, -1):
+        if program.density(position) <= cheapest and not segment(program, position, end).skips_in:
+            return position
+    return None
 
 
 def lean_schedule(program: Program) -> Schedule:

@@ -60,10 +60,11 @@ def tile_bytes(program: Program, core: int, margin: int, itemsize: int) -> int:
 def place_canvases(
     program: Program, candidates: list[Schedule], backend: Backend, grid: Grid, memory_limit: int | None
 ) -> tuple[Schedule, torch.device]:
-    """The first schedule whose canvases fit, and where they live: on the GPU when they fit there
-    comfortably, else in host memory (within ``memory_limit`` bytes for the whole process, if given)."""
+    """The first schedule the backend can run whose canvases fit, and where they live: on the GPU when
+    they fit there comfortably, else in host memory (within ``memory_limit`` bytes for the whole process)."""
     itemsize = torch.empty((), dtype=backend.dtype).element_size()
     host = _host_budget(memory_limit)
+    candidates = [s for s in candidates if backend.segments is None or {w.segment for w in s.sweeps} <= backend.segments]
     for schedule in candidates:
         need = canvas_bytes(program, schedule, grid, itemsize)
         if backend.device.type == "cuda" and need < available_memory(backend.device) * (1 - GPU_TILE_SHARE) * 0.8:

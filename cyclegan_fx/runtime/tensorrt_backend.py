@@ -35,6 +35,7 @@ class TensorRTBackend:
                     f"rebuild it with 'cyclegan-fx export --format engine'."
                 )
             self._engines[entry.segment] = (engine, engine.create_execution_context(), threading.Lock(), entry)
+        self.segments = frozenset(self._engines)
 
     def run(
         self, segment: Segment, x: torch.Tensor, skips: Sequence[torch.Tensor], stats: Mapping[int, NormStats]

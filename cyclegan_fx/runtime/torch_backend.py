@@ -20,7 +20,7 @@ class TorchBackend:
         self.name = f"torch-{device.type}"
         self.device = device
         self.dtype = dtype
-        self.max_tile = self.max_batch = None
+        self.max_tile = self.max_batch = self.segments = None
         net = copy.deepcopy(generator.net).eval().requires_grad_(False)
         self.net = net.to(device=device, dtype=dtype, memory_format=torch.channels_last)
         # Tracing again binds the ops to the moved copy's modules.
