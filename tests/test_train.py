@@ -235,3 +235,35 @@ def test_torchrun_trains_with_ddp_and_only_rank_0_writes(dataset, tmp_path):
     _, state = load_latest(tmp_path / "ddp-test" / "checkpoints")
     assert state["position"]["step"] == 3 and len(state["ranks"]) == 2  # both ranks' pools and RNG states
     assert set(ModelStore().get("ddp-test").info.directions) == {"a2b", "b2a"}
+
+
+def test_training_decodes_images_as_apply_does(tmp_path, caplog):
+    """16-bit, gray+alpha and EXIF-rotated files arrive upright as 8-bit RGB; an EPS is never opened;
+    a file that fails to decode after scanning is replaced by the next one, with a warning."""
+    from cyclegan_fx.io.image_write import save_image
+    from cyclegan_fx.training.data import SampleKey, UnpairedImages, load_rgb, scan_folder, training_transform
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    deep = (np.arange(40 * 48 * 3, dtype=np.uint16).reshape(40, 48, 3) * 37) % 65535
+    save_image(folder / "deep.png", deep)
+    assert np.array_equal(np.asarray(load_rgb(folder / "deep.png")), ((deep.astype(np.uint32) + 128) // 257).astype(np.uint8))
+    gray_alpha = np.stack([np.full((40, 48), 90, np.uint8), np.full((40, 48), 7, np.uint8)], axis=2)
+    save_image(folder / "gray.png", gray_alpha)
+    assert np.array_equal(np.asarray(load_rgb(folder / "gray.png")), np.full((40, 48, 3), 90, np.uint8))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored landscape, shown portrait
+    Image.fromarray(crops("rocket", 1, 40, 5)[0][:, :32]).save(folder / "turned.jpg", exif=exif)
+    assert load_rgb(folder / "turned.jpg").size == (40, 32)
+    (folder / "vector.eps").write_text("%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 64 64\nshowpage\n")
+
+    files = scan_folder(folder, 32, 1)
+    assert sorted(f.path.name for f in files) == ["deep.png", "gray.png", "turned.jpg"]
+    assert "vector.eps" in caplog.text
+
+    png = (folder / "deep.png").read_bytes()
+    (folder / "deep.png").write_bytes(png[: len(png) // 2])  # the header still reads; the pixels do not
+    images = UnpairedImages(files, files, training_transform(TrainConfig(preprocess="crop", crop_size=32), 4), seed=0)
+    broken = [f.path.name for f in files].index("deep.png")
+    a, b = images[SampleKey(epoch=0, position=0, index_a=broken, index_b=broken)]
+    assert a.shape == b.shape == (3, 32, 32) and "Training uses the next image instead" in caplog.text

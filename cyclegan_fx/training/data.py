@@ -10,12 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from cyclegan_fx.errors import ConfigError
+from cyclegan_fx.errors import ConfigError, ImageReadError, ImageTooLargeError
+from cyclegan_fx.io.image_read import image_size, load_image
+from cyclegan_fx.runtime import pixels
 from cyclegan_fx.training.config import TrainConfig
 from cyclegan_fx.training.seeds import mix_seed
 
@@ -27,7 +30,7 @@ _SHOWN = 5  # file names quoted in a warning
 @dataclass(frozen=True)
 class ImageFile:
     path: Path
-    size: tuple[int, int]  # width, height as stored
+    size: tuple[int, int]  # width, height, upright
 
 
 def scan_folder(folder: Path, min_side: int, minimum: int) -> list[ImageFile]:
@@ -59,11 +62,10 @@ def scan_folder(folder: Path, min_side: int, minimum: int) -> list[ImageFile]:
 
 
 def _image_size(path: Path) -> tuple[int, int] | None:
-    """Width and height from the header, or None if this is not an image Pillow can open."""
+    """Width and height from the header, or None if this is not an image we read."""
     try:
-        with Image.open(path) as image:
-            return image.size
-    except (OSError, ValueError, Image.DecompressionBombError):
+        return image_size(path)
+    except ImageReadError:
         return None
 
 
@@ -73,10 +75,16 @@ def _warn_skipped(paths: list[Path], total: int, folder: Path, why: str) -> None
         log.warning("Skipped %d of %d files in %s that %s: %s.", len(paths), total, folder, why, names)
 
 
+_UNDECODABLE = (ImageReadError, ImageTooLargeError)
+_RGB8 = pixels.Layout(np.dtype(np.uint8), ndim=3, channels=3)
+
+
 def load_rgb(path: Path) -> Image.Image:
-    """Decode one image, upright, as RGB."""
-    with Image.open(path) as image:
-        return ImageOps.exif_transpose(image).convert("RGB")
+    """Decode one image as ``apply`` does (upright, colour-managed CMYK), then as 8-bit RGB without alpha."""
+    colour, _, _ = pixels.split(load_image(path).pixels)
+    if colour.dtype != np.uint8:
+        colour = pixels.join(pixels.to_float(colour), None, _RGB8)
+    return Image.fromarray(colour)
 
 
 class ScaleWidth:
@@ -203,8 +211,8 @@ class UnpairedImages(Dataset):
             path = files[(index + offset) % len(files)].path
             try:
                 return load_rgb(path)
-            except (OSError, ValueError, Image.DecompressionBombError) as exc:
-                log.warning("Skipping %s, which cannot be decoded (%s); using the next image instead.", path, exc)
+            except _UNDECODABLE as exc:
+                log.warning("%s Training uses the next image instead.", exc)
         raise ConfigError(f"None of the {len(files)} training images of domain {'AB'[domain]} can be decoded.")
 
 
@@ -234,8 +242,8 @@ def load_samples(files: list[ImageFile], transform: transforms.Compose, count: i
             break
         try:
             images.append(transform(load_rgb(f.path)))
-        except (OSError, ValueError, Image.DecompressionBombError) as exc:
-            log.warning("Skipping sample image %s, which cannot be decoded (%s).", f.path, exc)
+        except _UNDECODABLE as exc:
+            log.warning("%s It is left out of the sample grids.", exc)
     if not images:
         raise ConfigError(f"None of the images in {files[0].path.parent} can be decoded for sample grids.")
     return torch.stack(images)
