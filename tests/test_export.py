@@ -32,7 +32,7 @@ from cyclegan_fx.models import ModelStore
 from cyclegan_fx.models.resolve import checkpoint_model
 from cyclegan_fx.runtime.config import RunOptions, StatsMode
 from cyclegan_fx.runtime.executor import sweep_margin
-from cyclegan_fx.runtime.onnx_backend import OnnxRuntimeBackend
+from cyclegan_fx.runtime.onnx_backend import OnnxRuntimeBackend, execution_providers
 from cyclegan_fx.runtime.runner import Runner
 from cyclegan_fx.runtime.schedule import exact_schedule
 from cyclegan_fx.runtime.torch_backend import TorchBackend
@@ -247,3 +247,14 @@ def test_tensorrt_engine_is_exact(vintage, photo, tmp_path):
     whole = Runner(vintage, TorchBackend(vintage, CPU, torch.float32)).translate(rgb, RunOptions(tile=0))
     tiled = Runner(vintage, TensorRTBackend(engine, torch.device("cuda"))).translate(rgb, RunOptions(tile=128))
     assert psnr(tiled, whole, 1.0) >= 40
+
+
+def test_execution_providers_follow_the_device_and_what_onnxruntime_has(tmp_path, caplog):
+    import onnxruntime as ort
+
+    assert execution_providers(torch.device("cpu"), tmp_path) == ["CPUExecutionProvider"]
+    gpu = execution_providers(torch.device("cuda"), tmp_path)
+    assert gpu[-1] == "CPUExecutionProvider"
+    names = [p[0] if isinstance(p, tuple) else p for p in gpu[:-1]]
+    assert names == [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in ort.get_available_providers()]
+    assert ("no GPU execution provider" in caplog.text) == (not names)

@@ -56,12 +56,13 @@ def choose_backend(
 
 def _onnxruntime(model, direction, generator, device: torch.device, precision: str):
     from cyclegan_fx.export.cache import onnx_pack
-    from cyclegan_fx.runtime.onnx_backend import OnnxRuntimeBackend
+    from cyclegan_fx.models.store import cache_home
+    from cyclegan_fx.runtime.onnx_backend import OnnxRuntimeBackend, execution_providers
 
     graph_precision = {"auto": "fp16" if device.type == "cuda" else "fp32", "fp32": "fp32", "fp16": "fp16"}
     if precision not in graph_precision:
         raise DeviceError(f"The ONNX Runtime backend runs fp32 or fp16 graphs, not {precision}.")
-    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device.type == "cuda" else ["CPUExecutionProvider"]
+    providers = execution_providers(device, cache_home() / "onnxruntime-tensorrt")
     return OnnxRuntimeBackend(onnx_pack(model, direction, generator, graph_precision[precision]), providers)
 
 

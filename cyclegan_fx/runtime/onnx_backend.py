@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -12,13 +15,34 @@ from cyclegan_fx.runtime.backend import NormStats, SegmentResult
 from cyclegan_fx.runtime.schedule import Segment
 from cyclegan_fx.runtime.segments import named_statistic
 
+log = logging.getLogger("cyclegan_fx")
 _DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
+
+
+def execution_providers(device: torch.device, engine_cache: Path) -> list[Any]:
+    """For a GPU, TensorRT then CUDA where this onnxruntime has them (TensorRT's engines cached in
+    ``engine_cache``); the CPU always, last."""
+    import onnxruntime as ort
+
+    if device.type != "cuda":
+        return ["CPUExecutionProvider"]
+    available = set(ort.get_available_providers())
+    gpu: list[Any] = []
+    if "TensorrtExecutionProvider" in available:
+        options = {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(engine_cache)}
+        gpu.append(("TensorrtExecutionProvider", options))
+    if "CUDAExecutionProvider" in available:
+        gpu.append("CUDAExecutionProvider")
+    if not gpu:
+        log.warning("This onnxruntime has no GPU execution provider, so it runs on the CPU; "
+                    "install onnxruntime-gpu to run it on the GPU.")
+    return [*gpu, "CPUExecutionProvider"]
 
 
 class OnnxRuntimeBackend:
     """Sessions are created once; ``run`` keeps nothing between calls and may run in many threads."""
 
-    def __init__(self, pack: Pack, providers: Sequence[str] = ("CPUExecutionProvider",)) -> None:
+    def __init__(self, pack: Pack, providers: Sequence[Any] = ("CPUExecutionProvider",)) -> None:
         import onnxruntime as ort
 
         self.name = "onnxruntime"
