@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import crops, write_folder
 from PIL import Image
 
 from cyclegan_fx.models import builtin
@@ -13,19 +14,6 @@ from cyclegan_fx.networks import Generator, load_generator
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "images"
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--slow", action="store_true", help="also run the slow tier (marked 'slow')")
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("--slow"):
-        return
-    skip = pytest.mark.skip(reason="slow tier: run with --slow")
-    for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -55,3 +43,14 @@ def vintage(vintage_path: Path) -> Generator:
 def photo() -> np.ndarray:
     """A real photo (CC0), 400x600 RGB uint8."""
     return np.asarray(Image.open(EXAMPLES / "coffee.jpg").convert("RGB"))
+
+
+@pytest.fixture
+def dataset(tmp_path) -> Path:
+    """DATA/trainA, trainB, testA, testB with a few small natural crops."""
+    root = tmp_path / "data"
+    write_folder(root / "trainA", crops("astronaut", 6, 40, 1))
+    write_folder(root / "trainB", crops("coffee", 5, 40, 2))
+    write_folder(root / "testA", crops("rocket", 2, 40, 3))
+    write_folder(root / "testB", crops("chelsea", 2, 40, 4))
+    return root

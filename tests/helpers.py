@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
+from PIL import Image
 
 from cyclegan_fx.networks import Generator, ResnetConfig, build_generator, init_weights
+
+DATA = Path(__file__).resolve().parent / "data"
 
 
 def tiny_generator(seed: int = 0, **params) -> Generator:
@@ -21,3 +26,21 @@ def tiny_generator(seed: int = 0, **params) -> Generator:
 def psnr(a: np.ndarray, b: np.ndarray, peak: float) -> float:
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
     return float("inf") if mse == 0 else 10 * np.log10(peak**2 / mse)
+
+
+def crops(photo: str, count: int, size: int, seed: int) -> list[np.ndarray]:
+    """Random ``size`` x ``size`` crops of one of the test photos."""
+    image = np.asarray(Image.open(DATA / f"{photo}.jpg").convert("RGB"))
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        y, x = rng.integers(0, image.shape[0] - size), rng.integers(0, image.shape[1] - size)
+        out.append(image[y : y + size, x : x + size])
+    return out
+
+
+def write_folder(folder: Path, images: list[np.ndarray]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, image in enumerate(images):
+        Image.fromarray(image).save(folder / f"{i:03d}.png")
+    return folder

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from helpers import crops
 from PIL import Image
 
 from cyclegan_fx.cli import cli
@@ -20,7 +21,6 @@ from cyclegan_fx.models import ModelStore
 from cyclegan_fx.training.checkpoint import load_latest
 from cyclegan_fx.training.config import TrainConfig, read_toml
 
-DATA = Path(__file__).resolve().parent / "data"
 TINY = ["--netG", "resnet_6blocks", "--ngf", "4", "--ndf", "4", "--preprocess", "crop", "--crop-size", "32",
         "--sample-every", "0", "--log-every", "1", "--checkpoint-every", "2", "--no-auto-export"]
 
@@ -28,34 +28,6 @@ TINY = ["--netG", "resnet_6blocks", "--ngf", "4", "--ndf", "4", "--preprocess", 
 def invoke(*args) -> tuple[int, str]:
     result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
     return result.exit_code, result.output
-
-
-def crops(photo: str, count: int, size: int, seed: int) -> list[np.ndarray]:
-    image = np.asarray(Image.open(DATA / f"{photo}.jpg").convert("RGB"))
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(count):
-        y, x = rng.integers(0, image.shape[0] - size), rng.integers(0, image.shape[1] - size)
-        out.append(image[y : y + size, x : x + size])
-    return out
-
-
-def write_folder(folder: Path, images: list[np.ndarray]) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for i, image in enumerate(images):
-        Image.fromarray(image).save(folder / f"{i:03d}.png")
-    return folder
-
-
-@pytest.fixture
-def dataset(tmp_path) -> Path:
-    """DATA/trainA, trainB, testA, testB with a few small natural crops."""
-    root = tmp_path / "data"
-    write_folder(root / "trainA", crops("astronaut", 6, 40, 1))
-    write_folder(root / "trainB", crops("coffee", 5, 40, 2))
-    write_folder(root / "testA", crops("rocket", 2, 40, 3))
-    write_folder(root / "testB", crops("chelsea", 2, 40, 4))
-    return root
 
 
 def test_defaults_are_the_official_ones():
