@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from cyclegan_fx.errors import CheckpointError, OutputError
-from cyclegan_fx.io.atomic import atomic_output, temporary_sibling
+from cyclegan_fx.errors import CheckpointError
+from cyclegan_fx.io.atomic import atomic_output
 
 log = logging.getLogger("cyclegan_fx")
 
@@ -51,16 +51,11 @@ def save_checkpoint(state: dict[str, Any], folder: Path, step: int, keep: int, b
 
 def _link_as(source: Path, target: Path) -> None:
     """Make ``target`` the same file as ``source`` (a hard link, else a copy), atomically."""
-    tmp = temporary_sibling(target)
-    try:
+    with atomic_output(target, overwrite=True) as tmp:
         try:
             os.link(source, tmp)
         except OSError:
             tmp.write_bytes(source.read_bytes())
-        os.replace(tmp, target)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"Cannot write {target}: {exc.strerror or exc}.") from exc
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from torchvision.utils import make_grid
 
 from cyclegan_fx.errors import ConfigError
 from cyclegan_fx.io.atomic import atomic_output
+from cyclegan_fx.io.image_write import save_image
 from cyclegan_fx.training.run import RunFolder
 
 log = logging.getLogger("cyclegan_fx")
@@ -65,11 +65,6 @@ def sample_grid(columns: list[torch.Tensor]) -> np.ndarray:
     tiles = [column[i] for i in range(rows) for column in columns]
     grid = make_grid(torch.stack(tiles).float().cpu().add(1).div(2).clamp(0, 1), nrow=len(columns), padding=2)
     return grid.mul(255).round().byte().permute(1, 2, 0).numpy()
-
-
-def save_png(path: Path, pixels: np.ndarray) -> None:
-    with atomic_output(path, overwrite=True) as tmp:
-        Image.fromarray(pixels).save(tmp, format="PNG")
 
 
 class Reporter:
@@ -133,7 +128,7 @@ class Reporter:
         if not self.enabled:
             return
         pixels = sample_grid(columns)
-        save_png(self.run.samples / f"step_{step:08d}.png", pixels)
+        save_image(self.run.samples / f"step_{step:08d}.png", pixels, overwrite=True)
         if self.board is not None:
             self.board.add_image("samples", pixels, step, dataformats="HWC")
 
