@@ -40,9 +40,10 @@ def join_world(device_name: str) -> tuple[World, torch.device]:
     """Join the process group torchrun set up (if any) and pick this process's device."""
     world = World(launched_rank(), int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("LOCAL_RANK", "0")))
     device = resolve_device(device_name)
-    if device.type == "cuda" and world.distributed:
-        device = torch.device("cuda", world.local_rank)
     if device.type == "cuda":
+        # set_device needs an index; a plain "cuda" means the current GPU (this rank's under torchrun).
+        index = world.local_rank if world.distributed else device.index
+        device = torch.device("cuda", torch.cuda.current_device() if index is None else index)
         torch.cuda.set_device(device)
     if world.distributed and not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
