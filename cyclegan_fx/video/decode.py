@@ -65,7 +65,21 @@ def decode(source: VideoSource, window: Window = Window(), resume: ResumePoint |
 
 
 def _decode_from(source: VideoSource, window: Window, seek_pts: int | None) -> Iterator[Decoded]:
-    """Frames from ``seek_pts`` (or the window's start) on, numbered from 0."""
+    """Frames from ``seek_pts`` (or the window's start) on, numbered from 0.
+
+    A frame lasts until the next one starts; the last one as long as its packet says.
+    """
+    pending: Decoded | None = None
+    for decoded in _stamped(source, window, seek_pts):
+        if pending is not None:
+            pending.duration = decoded.pts - pending.pts
+            yield pending
+        pending = decoded
+    if pending is not None:
+        yield pending
+
+
+def _stamped(source: VideoSource, window: Window, seek_pts: int | None) -> Iterator[Decoded]:
     with open_input(source.path) as container:
         stream = video_stream(container, source.path)
         time_base = stream.time_base or source.time_base
@@ -100,8 +114,8 @@ def _seek(container, stream, pts: int) -> None:
 def _frames(container, stream, durations: dict[int, int]) -> Iterator[tuple[av.VideoFrame | None, int]]:
     """Decoded frames, each with the number of packets that failed just before it (None: only a failure).
 
-    ``durations`` collects each packet's duration by pts: a frame's own is its packet's (a decoder
-    reports the duration of the packet it decoded last, which B-frames put in another order).
+    ``durations`` collects each packet's duration by pts, for the last frame: a decoder reports the
+    duration of the packet it decoded last, which B-frames put in another order.
     """
     try:
         for packet in container.demux(stream):
