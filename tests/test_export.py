@@ -110,6 +110,14 @@ def test_onnxruntime_backend_matches_torch_in_every_mode(tiny, tiny_pack, photo,
     assert psnr(ort, ref, 1.0) > 60
 
 
+def test_onnxruntime_takes_tiles_of_several_images_in_one_call(tiny, tiny_pack, photo):
+    frames = [photo[:150, :222], photo[200:350, 300:522]]
+    options = RunOptions(work_size="full", tile=48, batch=3)  # batches mix the two images' tiles and statistics
+    ort = Runner(tiny, OnnxRuntimeBackend(tiny_pack)).run_batch(frames, options)
+    ref = Runner(tiny, TorchBackend(tiny, CPU, torch.float32)).run_batch(frames, options)
+    assert all(np.abs(a.astype(int) - b.astype(int)).max() <= 1 for a, b in zip(ort, ref))
+
+
 def test_onnxruntime_exact_tiles_equal_one_pytorch_pass_on_the_real_model(vintage, photo):
     model = ModelStore().get("vintage")
     pack = onnx_pack(model, "a2b", vintage, "fp32")
@@ -214,13 +222,18 @@ def test_engine_profiles_fit_the_runner_tiles(vintage):
     program = vintage.program
     for sweep in exact_schedule(program).sweeps:
         seg = sweep.segment
+        norms = [p for p in program.norms if seg.start <= p < seg.end]
         names = ("x",) + tuple(f"skip{k}" for k in range(len(seg.skips_in)))
+        names += tuple(f"{kind}{p}" for p in norms for kind in ("mean", "var"))
         margin = sweep_margin(program, seg)
         shapes = profile_shapes(program, seg, names, tile=512, batch=4, margin=margin)
         scale = program.scale_before[seg.start]
         low, opt, high = shapes["x"]
         assert opt == (4, program.channels_before[seg.start], (512 + 2 * margin) // scale, (512 + 2 * margin) // scale)
         assert low[0] == 1 and all(l <= o <= h for l, o, h in zip(low, opt, high))
+        for p in norms:  # one row of statistics per tile of the batch
+            channels = program.channels_before[p]
+            assert shapes[f"var{p}"] == ((1, channels, 1, 1), (4, channels, 1, 1), (4, channels, 1, 1))
 
 
 def test_engine_cache_keys_change_with_the_target(tiny, tmp_path):

@@ -62,16 +62,25 @@ def test_mixed_precision_training_runs_and_resumes(dataset, tmp_path, amp):
         return load_latest(runs / "g" / "checkpoints")[1]
 
     straight = train(tmp_path / "straight", "--max-steps", "4")
-    train(tmp_path / "split", "--max-steps", "2")
+    halfway = train(tmp_path / "split", "--max-steps", "2")
     resumed = CliRunner().invoke(cli, ["train", "--resume", str(tmp_path / "split" / "g"), "--max-steps", "4"],
                                  catch_exceptions=False)
     assert resumed.exit_code == 0, resumed.output
     split = load_latest(tmp_path / "split" / "g" / "checkpoints")[1]
     assert split["position"]["step"] == straight["position"]["step"] == 4
-    # cuDNN picks its algorithms per process and some are not bitwise deterministic, so on a GPU the
-    # resumed run is checked to within rounding; the CPU test checks it bit for bit.
     assert straight["model"]["nets"].keys() == split["model"]["nets"].keys()
-    for name, value in straight["model"]["nets"].items():
-        assert torch.allclose(value.float().cpu(), split["model"]["nets"][name].float().cpu(), atol=1e-3), name
+    # Some CUDA kernels (reflection-pad backward, cuDNN's chosen algorithms) are not bitwise deterministic,
+    # and Adam turns tiny gradient differences into whole-step differences, so on a GPU the resumed run is
+    # checked against how far the two resumed steps moved the weights: a resume that lost the optimizer,
+    # scaler or data position moves them elsewhere. The CPU test checks resuming bit for bit.
+    moved = _distance(straight["model"]["nets"], halfway["model"]["nets"])
+    assert _distance(straight["model"]["nets"], split["model"]["nets"]) <= 0.25 * moved
+
+
+def _distance(a: dict, b: dict) -> float:
+    """Euclidean distance between two state dicts' floating-point tensors."""
+    squares = (float((v.float().cpu() - b[k].float().cpu()).square().sum()) for k, v in a.items()
+               if v.is_floating_point())
+    return math.sqrt(sum(squares))
     rows = read_losses(tmp_path / "straight" / "g" / "losses.csv")
     assert rows and all(math.isfinite(v) for row in rows for v in row.values())

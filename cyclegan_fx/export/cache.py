@@ -15,6 +15,7 @@ import torch
 from cyclegan_fx.export.build import build_onnx_pack, made_by
 from cyclegan_fx.export.graphs import required_segments
 from cyclegan_fx.export.onnx_export import OPSET, ExportError
+from cyclegan_fx.export.pack import VERSION as PACK_VERSION
 from cyclegan_fx.export.pack import Pack, read_pack
 from cyclegan_fx.export.verify import photo_like, psnr
 from cyclegan_fx.models.bundle import Model, file_sha256
@@ -64,7 +65,8 @@ def cache_key(parts: dict[str, Any]) -> str:
 def made_from(model: Model, direction: str, generator: Generator) -> dict[str, Any]:
     """The weights, the segment graphs the runner needs from them, and the tools' versions."""
     segments = [astuple(s) for s in required_segments(generator.program)]
-    return {"weights": weights_digest(model, direction), "segments": cache_key({"all": segments}), **made_by()}
+    return {"weights": weights_digest(model, direction), "segments": cache_key({"all": segments}),
+            "pack_version": PACK_VERSION, **made_by()}
 
 
 def onnx_pack(model: Model, direction: str, generator: Generator, precision: str) -> Pack:

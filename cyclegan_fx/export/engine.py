@@ -105,15 +105,19 @@ def mismatch(sidecar: dict[str, Any], here: EngineTarget) -> str | None:
 
 def profile_shapes(program: Program, seg: Segment, inputs: tuple[str, ...], tile: int, batch: int,
                    margin: int) -> dict[str, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]]:
-    """(min, opt, max) shapes of each dynamic input, sized to the runner's tiles of this segment."""
+    """(min, opt, max) shapes of every input, sized to the runner's tiles of this segment; the statistics
+    inputs (``mean<p>``, ``var<p>``) have one row per tile."""
     side = max(tile + 2 * margin, round_up(THUMBNAIL_MAX, program.granularity))
     shapes = {}
-    positions = [seg.start, *seg.skips_in]
-    for name, position in zip(inputs, positions):
+    activations = [name for name in inputs if not name.startswith(("mean", "var"))]
+    for name, position in zip(activations, [seg.start, *seg.skips_in]):
         scale, channels = program.scale_before[position], program.channels_before[position]
         smallest = max(1, program.min_size // scale)
         opt = (batch, channels, (tile + 2 * margin) // scale, (tile + 2 * margin) // scale)
         shapes[name] = ((1, channels, smallest, smallest), opt, (batch, channels, side // scale, side // scale))
+    for name in inputs[len(activations):]:
+        channels = program.channels_before[int(name.removeprefix("mean").removeprefix("var"))]
+        shapes[name] = ((1, channels, 1, 1), (batch, channels, 1, 1), (batch, channels, 1, 1))
     return shapes
 
 
@@ -131,8 +135,7 @@ def build_engine_pack(onnx: Pack, program: Program, path: Path, tile: int, batch
     with tempfile.TemporaryDirectory() as tmp:
         for k, entry in enumerate(onnx.segments):
             seg = entry.segment
-            dynamic = tuple(n for n in entry.inputs if not n.startswith(("mean", "var")))
-            shapes = profile_shapes(program, seg, dynamic, tile, batch, sweep_margin(program, seg))
+            shapes = profile_shapes(program, seg, entry.inputs, tile, batch, sweep_margin(program, seg))
             plan, cache_bytes = _build_one(trt, builder, logger, onnx.read(entry.member), shapes, cache_bytes)
             member = f"segment-{k:02d}.plan"
             (Path(tmp) / member).write_bytes(plan)

@@ -1,8 +1,8 @@
 """What gets exported: one graph per segment the runner can ask for, with fixed input/output names.
 
 A segment graph takes ``x``, then ``skip0..`` (skip activations saved by earlier
-segments), then ``mean<p>``/``var<p>`` for every norm at position ``p`` that uses
-given statistics; it returns ``out`` and ``save0..``. The whole generator with its
+segments), then ``mean<p>``/``var<p>`` (B, C, 1, 1), one row per tile, for every norm
+at position ``p`` that uses given statistics; it returns ``out`` and ``save0..``. The whole generator with its
 own norms is the segment 0..end with local statistics, exported as
 ``input`` -> ``output`` so it is an ordinary CycleGAN ONNX file for other tools.
 """
@@ -24,7 +24,7 @@ from cyclegan_fx.runtime.segments import known_norms, run_ops
 class GraphSignature:
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
-    dynamic: tuple[str, ...]  # inputs and outputs with dynamic batch, height and width
+    dynamic: tuple[str, ...]  # inputs and outputs with dynamic batch, height and width (statistics: batch only)
 
 
 def required_segments(program: Program) -> list[Segment]:
@@ -81,5 +81,5 @@ def example_inputs(ops: tuple[Op, ...], seg: Segment, program: Program, dtype: t
     tensors = [activation(seg.start)] + [activation(s) for s in seg.skips_in]
     for p in known_norms(ops, seg):
         channels = program.channels_before[p]
-        tensors += [torch.randn(1, channels, 1, 1) * 0.5, torch.rand(1, channels, 1, 1) + 0.5]
+        tensors += [torch.randn(batch, channels, 1, 1) * 0.5, torch.rand(batch, channels, 1, 1) + 0.5]
     return tuple(tensors)

@@ -26,7 +26,8 @@ def export_segment(ops: tuple[Op, ...], program: Program, seg: Segment, path: Pa
     names = signature(ops, seg, program)
     inputs = example_inputs(ops, seg, program, dtype)
     dims = {0: torch.export.Dim("batch"), 2: torch.export.Dim("height"), 3: torch.export.Dim("width")}
-    rest = [dims if name in names.dynamic else None for name in names.inputs[1:]]
+    # Statistics have one row per tile of the batch (tiles of a batch may come from different images).
+    rest = [dims if name in names.dynamic else {0: dims[0]} for name in names.inputs[1:]]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's deprecation chatter is not the user's business
         try:

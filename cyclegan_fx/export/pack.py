@@ -19,7 +19,7 @@ from cyclegan_fx.io.atomic import atomic_output
 from cyclegan_fx.runtime.schedule import Segment
 
 FORMAT = "cyclegan-fx-pack"
-VERSION = 1
+VERSION = 2  # 2: statistics inputs have a batch dimension
 MANIFEST = "manifest.json"
 
 
@@ -77,7 +77,8 @@ def read_pack(path: Path) -> Pack:
     except (OSError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{path} is not a cyclegan-fx graph pack (or it is damaged).") from exc
     if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
-        raise CheckpointError(f"{path} is a graph pack of an unknown format or version.")
+        raise CheckpointError(f"{path} is a graph pack of another format or version; export it again with "
+                              f"'cyclegan-fx export'.")
     return Pack(path, manifest)
 
 

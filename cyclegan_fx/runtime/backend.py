@@ -9,7 +9,7 @@ stays outside the backends.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -20,10 +20,18 @@ from cyclegan_fx.runtime.schedule import Segment
 
 @dataclass(frozen=True)
 class NormStats:
-    """Per-channel mean and biased variance of one normalization's input (float64, CPU)."""
+    """Per-channel mean and biased variance of one normalization's input (float64, CPU).
+
+    Shape (C,) for one image; backends receive (B, C), one row per tile of the batch.
+    """
 
     mean: torch.Tensor
     var: torch.Tensor
+
+
+NormHook = Callable[[int, list[NormStats]], Sequence[NormStats]]
+"""Called at a normalization (its program position) with the statistics measured for each image of a
+call; returns the statistics to normalize each image with (e.g. smoothed over video frames)."""
 
 
 @dataclass
@@ -49,6 +57,6 @@ class Backend(Protocol):
     ) -> SegmentResult:
         """Run ``segment`` on a batch ``x`` (N, C, H, W) already on ``device`` in ``dtype``.
 
-        Norms inside the segment use ``stats`` unless ``segment.local_norms``.
+        Norms inside the segment use ``stats`` (rows matching the batch) unless ``segment.local_norms``.
         """
         ...

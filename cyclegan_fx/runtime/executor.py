@@ -1,7 +1,10 @@
 """Run a schedule of sweeps over a tile grid: gather tiles, call the backend, stitch cores.
 
-Everything here lives for one call: canvases, statistics and pending writes are
-local variables, so one backend can serve many concurrent calls.
+One call translates one or more images of the same size (video frames, say): every
+image is cut into the same tiles, and a backend call may take tiles of several images,
+each normalized with its own image's statistics. Everything here lives for one call:
+canvases, statistics and pending writes are local variables, so one backend can serve
+many concurrent calls.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from cyclegan_fx.networks import Program
-from cyclegan_fx.runtime.backend import Backend, NormStats
+from cyclegan_fx.runtime.backend import Backend, NormHook, NormStats
 from cyclegan_fx.runtime.plan import Rect, Tile, last_readers, plan_tiles, round_up
 from cyclegan_fx.runtime.schedule import INPUT, Schedule, Segment, Sweep
 
@@ -24,7 +27,8 @@ class Grid:
     cores: list[Rect]
     height: int
     width: int
-    batch: int
+    batch: int  # tiles per backend call
+    images: int = 1  # images of this size translated together, each cut into ``cores``
 
 
 def sweep_margin(program: Program, segment: Segment) -> int:
@@ -48,63 +52,80 @@ def execute(
     schedule: Schedule,
     source: Callable[[], torch.Tensor],
     grid: Grid,
-    stats: dict[int, NormStats],
+    stats: list[dict[int, NormStats]],
     on_tile: TileDone,
     storage: torch.device,
+    hook: NormHook | None = None,
 ) -> torch.Tensor:
-    """Run every sweep; return the output (C, H, W) in float32 on ``storage``.
+    """Run every sweep; return the outputs (N, C, H, W) in float32 on ``storage``.
 
-    ``source`` makes the input, (C, H, W) float32 in [-1, 1]; it is dropped after
-    its last reader. ``stats`` holds given statistics and receives the collected ones.
+    ``source`` makes the inputs, (N, C, H, W) float32 in [-1, 1]; they are dropped after
+    their last reader. ``stats`` holds each image's given statistics and receives the
+    collected ones, after ``hook`` (if any) has adjusted them.
     """
     slots: dict[int, torch.Tensor] = {INPUT: source()}
     output = None
     for index, sweep in enumerate(schedule.sweeps):
         if sweep.segment.end == len(program) and output is None:
-            output = new_canvas(program.out_channels, grid.height, grid.width, torch.float32, storage)
+            output = new_canvas(grid.images, program.out_channels, grid.height, grid.width, torch.float32, storage)
         for position, slot in sweep.sinks:
             if slot not in slots:
                 shape = schedule.slots[slot]
                 size = (shape.channels, grid.height // shape.scale, grid.width // shape.scale)
-                slots[slot] = new_canvas(*size, backend.dtype, storage)
-        collected = _run_sweep(backend, program, sweep, grid, slots, stats, output, on_tile)
-        if collected is not None:
-            stats[sweep.segment.end] = collected
+                slots[slot] = new_canvas(grid.images, *size, backend.dtype, storage)
+        measured = _run_sweep(backend, program, sweep, grid, slots, stats, output, on_tile)
+        if measured is not None:
+            used = measured if hook is None else list(hook(sweep.segment.end, measured))
+            if len(used) != len(measured):
+                raise ValueError(f"a norm hook returned {len(used)} statistics for {len(measured)} images")
+            for image_stats, value in zip(stats, used):
+                image_stats[sweep.segment.end] = value
         for slot, last in schedule.last_use.items():
             if last == index:
                 slots.pop(slot, None)
     return output
 
 
-def _run_sweep(backend, program, sweep, grid, slots, stats, output, on_tile) -> NormStats | None:
+def _run_sweep(backend, program, sweep, grid, slots, stats, output, on_tile) -> list[NormStats] | None:
+    """One sweep over every tile of every image; the statistics measured at its end, one per image."""
     seg = sweep.segment
     tiles = sweep_tiles(program, sweep, grid)
+    jobs = [(image, tile) for image in range(grid.images) for tile in tiles]
     in_scale = program.scale_before[seg.start]
     out_scale = program.scale_before[seg.end] if seg.end < len(program) else 1
     skip_scales = [program.scale_before[s] for s in seg.skips_in]
+    given = [] if seg.local_norms else [p for p in program.norms if seg.start <= p < seg.end]
     reads = {sweep.source, *sweep.skip_slots}
-    writer = _CoreWriter(tiles, lagged=any(slot in reads for _, slot in sweep.sinks))
-    moments = _Moments() if sweep.collect else None
-    for batch in _batches(len(tiles), grid.batch):
-        regions = [tiles[i].region for i in batch]
-        x = _gather(slots[sweep.source], regions, in_scale, backend)
-        skips = [_gather(slots[s], regions, scale, backend) for s, scale in zip(sweep.skip_slots, skip_scales)]
-        result = backend.run(seg, x, skips, stats)
+    writer = _CoreWriter(tiles, grid.images, lagged=any(slot in reads for _, slot in sweep.sinks))
+    moments = [_Moments() for _ in range(grid.images)] if sweep.collect else None
+    for batch in _batches(len(jobs), grid.batch):
+        picked = [jobs[j] for j in batch]
+        x = _gather(slots[sweep.source], picked, in_scale, backend)
+        skips = [_gather(slots[s], picked, scale, backend) for s, scale in zip(sweep.skip_slots, skip_scales)]
+        result = backend.run(seg, x, skips, batch_stats(stats, [image for image, _ in picked], given))
         del x, skips
         values = {seg.end: result.out, **dict(zip(seg.saves_out, result.saved))}
-        for b, i in enumerate(batch):
-            core = tiles[i].core.relative_to(tiles[i].region)
+        for b, (j, (image, tile)) in enumerate(zip(batch, picked)):
+            core = tile.core.relative_to(tile.region)
             if moments is not None:
-                moments.add(_crop(result.out[b], core, out_scale))
+                moments[image].add(_crop(result.out[b], core, out_scale))
             for position, slot in sweep.sinks:
                 scale = program.scale_before[position]
-                writer.put(i, slots[slot], tiles[i].core.scaled(scale), _crop(values[position][b], core, scale))
+                writer.put(j, slots[slot][image], tile.core.scaled(scale), _crop(values[position][b], core, scale))
             if seg.end == len(program):
-                _paste(output, tiles[i].core, _crop(result.out[b], core, 1))
-            on_tile(sweep_cost(program, sweep, tiles[i]))
+                _paste(output[image], tile.core, _crop(result.out[b], core, 1))
+            on_tile(sweep_cost(program, sweep, tile))
         writer.commit(batch[-1])
-    writer.commit(len(tiles))
-    return moments.result() if moments is not None else None
+    writer.commit(len(jobs))
+    return [m.result() for m in moments] if moments is not None else None
+
+
+def batch_stats(stats: list[dict[int, NormStats]], images: list[int], positions: list[int]) -> dict[int, NormStats]:
+    """The statistics of the norms at ``positions`` for a batch of tiles: one row per tile, its image's."""
+    return {
+        p: NormStats(torch.stack([stats[i][p].mean for i in images]), torch.stack([stats[i][p].var for i in images]))
+        for p in positions
+    }
 
 
 def _batches(count: int, size: int) -> Iterator[list[int]]:
@@ -112,19 +133,21 @@ def _batches(count: int, size: int) -> Iterator[list[int]]:
         yield list(range(start, min(start + size, count)))
 
 
-def _gather(canvas: torch.Tensor, regions: list[Rect], scale: int, backend: Backend) -> torch.Tensor:
-    """Copy the regions into one channels-last batch in the backend's dtype, on its device."""
-    first = regions[0].scaled(scale)
-    shape = (len(regions), canvas.shape[0], first.height, first.width)
+def _gather(canvas: torch.Tensor, picked: list[tuple[int, Tile]], scale: int, backend: Backend) -> torch.Tensor:
+    """Copy the tiles' regions into one channels-last batch in the backend's dtype, on its device."""
+    first = picked[0][1].region.scaled(scale)
+    shape = (len(picked), canvas.shape[1], first.height, first.width)
     batch = torch.empty(shape, dtype=backend.dtype, device=backend.device, memory_format=torch.channels_last)
-    for b, region in enumerate(regions):
-        batch[b].copy_(_crop(canvas, region, scale), non_blocking=True)
+    for b, (image, tile) in enumerate(picked):
+        batch[b].copy_(_crop(canvas[image], tile.region, scale), non_blocking=True)
     return batch
 
 
-def new_canvas(channels: int, height: int, width: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """A (C, H, W) canvas stored channels-last, the layout tiles are computed in."""
-    return torch.empty((1, channels, height, width), dtype=dtype, device=device, memory_format=torch.channels_last)[0]
+def new_canvas(
+    images: int, channels: int, height: int, width: int, dtype: torch.dtype, device: torch.device
+) -> torch.Tensor:
+    """An (N, C, H, W) canvas stored channels-last, the layout tiles are computed in."""
+    return torch.empty((images, channels, height, width), dtype=dtype, device=device, memory_format=torch.channels_last)
 
 
 def _crop(t: torch.Tensor, rect: Rect, scale: int) -> torch.Tensor:
@@ -138,10 +161,13 @@ def _paste(canvas: torch.Tensor, rect: Rect, values: torch.Tensor) -> None:
 
 class _CoreWriter:
     """Writes tile cores into canvases; when a sweep overwrites a canvas it reads,
-    each core waits until the last tile that reads it has gathered its input."""
+    each core waits until the last tile of its image that reads it has gathered its input.
+    Tiles are numbered image by image, as the sweep visits them."""
 
-    def __init__(self, tiles: list[Tile], lagged: bool) -> None:
-        self.ready_after = last_readers(tiles) if lagged else None
+    def __init__(self, tiles: list[Tile], images: int, lagged: bool) -> None:
+        readers = last_readers(tiles) if lagged else None
+        count = len(tiles)
+        self.ready_after = None if readers is None else [i * count + r for i in range(images) for r in readers]
         self.pending: list[tuple[int, torch.Tensor, Rect, torch.Tensor]] = []
 
     def put(self, tile: int, canvas: torch.Tensor, rect: Rect, values: torch.Tensor) -> None:

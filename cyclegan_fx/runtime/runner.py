@@ -8,24 +8,30 @@ everything about one call lives in that call, so threads may share a Runner.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from cyclegan_fx.errors import DeviceError, ImageTooLargeError, ImageTooSmallError
+from cyclegan_fx.errors import ConfigError, DeviceError, ImageTooLargeError, ImageTooSmallError
 from cyclegan_fx.networks import Generator
 from cyclegan_fx.runtime import pixels, resample
-from cyclegan_fx.runtime.backend import Backend, NormStats
+from cyclegan_fx.runtime.backend import Backend, NormHook, NormStats
 from cyclegan_fx.runtime.config import RunOptions, StatsMode
 from cyclegan_fx.runtime.devices import is_out_of_memory
 from cyclegan_fx.runtime.executor import Grid, execute, sweep_cost, sweep_tiles
-from cyclegan_fx.runtime.plan import Rect, round_up
+from cyclegan_fx.runtime.plan import round_up
 from cyclegan_fx.runtime.progress import ProgressCallback, ProgressTracker
 from cyclegan_fx.runtime.schedule import Schedule, exact_schedule, lean_schedule, single_sweep
 from cyclegan_fx.runtime.sizing import choose_grid, place_canvases
 
 log = logging.getLogger(__name__)
+
+
+Norms = NormHook | Mapping[int, NormStats] | None
+"""How a call normalizes: None, each image's own exact statistics; a NormHook, exact statistics adjusted
+by the caller at every norm; a mapping position -> NormStats, given statistics for every norm and image."""
 
 
 class Runner:
@@ -37,57 +43,89 @@ class Runner:
         program = generator.program
         self._schedules = {
             StatsMode.EXACT: [exact_schedule(program), lean_schedule(program)],  # fastest first
-            StatsMode.THUMBNAIL: [single_sweep(program, local_norms=False)],
+            StatsMode.THUMBNAIL: [single_sweep(program, local_norms=False)],  # every norm's statistics known
             StatsMode.TILE: [single_sweep(program, local_norms=True)],
         }
 
-    def run(self, image: np.ndarray, options: RunOptions = RunOptions(), progress: ProgressCallback | None = None) -> np.ndarray:
+    @property
+    def norm_positions(self) -> tuple[int, ...]:
+        """Program positions of the normalizations, in the order a NormHook sees them."""
+        return self.generator.program.norms
+
+    def run(
+        self, image: np.ndarray, options: RunOptions = RunOptions(), progress: ProgressCallback | None = None,
+        norms: Norms = None,
+    ) -> np.ndarray:
         """Translate an H x W [x C] array (uint8, uint16 or float; gray, RGB, with or without alpha)."""
-        height, width = image.shape[:2]
+        return self.run_batch([image], options, progress, norms)[0]
+
+    def run_batch(
+        self, images: Sequence[np.ndarray], options: RunOptions = RunOptions(),
+        progress: ProgressCallback | None = None, norms: Norms = None,
+    ) -> list[np.ndarray]:
+        """Translate images of one shape and type together; each result equals ``run`` of that image.
+
+        On a GPU, tiles of several images share a backend call.
+        """
+        if not images:
+            return []
+        height, width = _common_shape(images)
         if height * width > options.max_pixels:
             raise ImageTooLargeError(
                 f"The image is {width}x{height} ({height * width / 1e6:.0f} MP), over the "
                 f"{options.max_pixels / 1e6:.0f} MP limit; raise it with --max-pixels."
             )
-        colour, alpha, layout = pixels.split(image)
+        parts = [pixels.split(image) for image in images]
+        colours = [colour for colour, _, _ in parts]
         shape = resample.work_shape(height, width, self._work_long_side(options), self.generator.min_size)
         if shape == (height, width):
-            out = self.translate(colour, options, progress)
+            outs = self.translate_batch(colours, options, progress, norms)
         else:
-            rgb = pixels.to_float(colour)
-            small = resample.downscale(rgb, shape)
-            out = resample.restore_detail(self.translate(small, options, progress), rgb, small)
+            rgbs = [pixels.to_float(colour) for colour in colours]
+            smalls = [resample.downscale(rgb, shape) for rgb in rgbs]
+            translated = self.translate_batch(smalls, options, progress, norms)
+            outs = [resample.restore_detail(*trio) for trio in zip(translated, rgbs, smalls)]
         if options.strength < 1.0:
-            out = resample.blend(pixels.to_float(colour), out, options.strength)
-        return pixels.join(out, alpha, layout)
+            outs = [resample.blend(pixels.to_float(c), out, options.strength) for c, out in zip(colours, outs)]
+        return [pixels.join(out, alpha, layout) for out, (_, alpha, layout) in zip(outs, parts)]
 
     def _work_long_side(self, options: RunOptions) -> int | None:
         if options.work_size == "model":
             return self.work_size
         return None if options.work_size == "full" else options.work_size
 
-    def translate(self, rgb: np.ndarray, options: RunOptions = RunOptions(), progress: ProgressCallback | None = None) -> np.ndarray:
+    def translate(self, rgb: np.ndarray, options: RunOptions = RunOptions(), progress: ProgressCallback | None = None,
+                  norms: Norms = None) -> np.ndarray:
         """The network at the image's own resolution (no work size, no blending).
 
         ``rgb`` is H x W x 3, uint8, uint16 or float in [0, 1]; the result is float32 in [0, 1].
         """
-        height, width = rgb.shape[:2]
+        return self.translate_batch([rgb], options, progress, norms)[0]
+
+    def translate_batch(
+        self, rgbs: Sequence[np.ndarray], options: RunOptions = RunOptions(),
+        progress: ProgressCallback | None = None, norms: Norms = None,
+    ) -> list[np.ndarray]:
+        """``translate`` for several H x W x 3 arrays of one shape."""
+        height, width = _common_shape(rgbs)
         need = self.generator.min_size
         if min(height, width) < need:
             raise ImageTooSmallError(f"The image is {width}x{height} pixels; this model needs at least {need}x{need}.")
-        y = self._execute(rgb, options, progress)[:, :height, :width]
-        return y.add_(1.0).mul_(0.5).permute(1, 2, 0).numpy()
+        y = self._execute(rgbs, options, progress, norms)[:, :, :height, :width]
+        return list(y.add_(1.0).mul_(0.5).permute(0, 2, 3, 1).numpy())
 
-    def _execute(self, rgb: np.ndarray, options: RunOptions, progress: ProgressCallback | None) -> torch.Tensor:
+    def _execute(self, rgbs, options: RunOptions, progress: ProgressCallback | None, norms: Norms) -> torch.Tensor:
         """Run the schedule, halving the tile after an out-of-memory error."""
         mode = options.stats if self.generator.tileable else StatsMode.EXACT
+        if mode is StatsMode.TILE and _hook(norms) is not None:
+            raise ConfigError("Statistics adjusted across images need --stats exact or thumbnail, not tile.")
         tile = options.tile if self.generator.tileable else 0
         g = self.generator.granularity
-        height, width = round_up(rgb.shape[0], g), round_up(rgb.shape[1], g)
+        height, width = round_up(rgbs[0].shape[0], g), round_up(rgbs[0].shape[1], g)
         while True:
-            grid = choose_grid(self.generator.program, self.backend, height, width, tile, options.batch, mode)
+            grid = choose_grid(self.generator.program, self.backend, height, width, tile, options.batch, mode, len(rgbs))
             try:
-                return self._run_grid(rgb, grid, mode, options, progress)
+                return self._run_grid(rgbs, grid, mode, options, progress, norms)
             except (torch.OutOfMemoryError, RuntimeError) as exc:
                 if not is_out_of_memory(exc):
                     raise
@@ -96,22 +134,29 @@ class Runner:
                 if self.backend.device.type == "cuda":
                     torch.cuda.empty_cache()
 
-    def _run_grid(self, rgb: np.ndarray, grid: Grid, mode: StatsMode, options: RunOptions, progress) -> torch.Tensor:
+    def _run_grid(self, rgbs, grid: Grid, mode: StatsMode, options: RunOptions, progress, norms: Norms) -> torch.Tensor:
         program = self.generator.program
-        whole = len(grid.cores) == 1
-        stats: dict[int, NormStats] = {}
-        if mode is StatsMode.THUMBNAIL:
-            stats = self._thumbnail_stats(self._network_input(rgb), options.thumbnail_size)
+        hook = _hook(norms)
+        stats: list[dict[int, NormStats]] = [{} for _ in rgbs]
+        if isinstance(norms, Mapping):
+            stats = [_given(norms, program.norms) for _ in rgbs]
             candidates = self._schedules[StatsMode.THUMBNAIL]
-        elif whole or mode is StatsMode.TILE:
-            candidates = self._schedules[StatsMode.TILE]
+        elif mode is StatsMode.THUMBNAIL:
+            stats = self._thumbnail_stats(rgbs, options, hook)
+            candidates = self._schedules[StatsMode.THUMBNAIL]
+        elif mode is StatsMode.TILE or (len(grid.cores) == 1 and hook is None):
+            candidates = self._schedules[StatsMode.TILE]  # one tile with its own statistics is exact
         else:
             candidates = self._schedules[StatsMode.EXACT]
         schedule, storage = place_canvases(program, candidates, self.backend, grid, options.max_memory)
         tracker = _tracker(program, schedule, grid, progress)
         # Made by the executor and held only there, so it is freed once the last sweep has read it.
-        source = lambda: self._network_input(rgb).to(storage)  # noqa: E731
-        return execute(self.backend, program, schedule, source, grid, stats, tracker.tile_done, storage).cpu()
+        source = lambda: self._network_inputs(rgbs).to(storage)  # noqa: E731
+        return execute(self.backend, program, schedule, source, grid, stats, tracker.tile_done, storage, hook).cpu()
+
+    def _network_inputs(self, rgbs) -> torch.Tensor:
+        """(N, 3, H, W) float32 in [-1, 1], padded to the granularity."""
+        return torch.stack([self._network_input(rgb) for rgb in rgbs])
 
     def _network_input(self, rgb: np.ndarray) -> torch.Tensor:
         """(3, H, W) float32 in [-1, 1], padded to the granularity."""
@@ -120,17 +165,40 @@ class Runner:
         x.mul_(scale).sub_(1.0)
         return _pad_to_multiple(x, self.generator.granularity)
 
-    def _thumbnail_stats(self, x: torch.Tensor, long_side: int) -> dict[int, NormStats]:
-        """Statistics of every norm, measured exactly on a downscaled copy (one tile)."""
+    def _thumbnail_stats(self, rgbs, options: RunOptions, hook: NormHook | None) -> list[dict[int, NormStats]]:
+        """Statistics of every norm, measured exactly on downscaled copies (one tile each)."""
+        program = self.generator.program
+        x = self._network_inputs(rgbs)
         g = self.generator.granularity
-        scale = min(1.0, long_side / max(x.shape[1:]))
-        size = [max(self.generator.min_size, round_up(round(s * scale), g)) for s in x.shape[1:]]
-        thumb = F.interpolate(x[None], size=size, mode="bilinear", antialias=True, align_corners=False)[0]
-        grid = Grid([Rect(0, 0, *size)], size[0], size[1], batch=1)
-        stats: dict[int, NormStats] = {}
-        program, schedule = self.generator.program, self._schedules[StatsMode.EXACT][0]
-        execute(self.backend, program, schedule, lambda: thumb, grid, stats, lambda cost: None, self.backend.device)
+        scale = min(1.0, options.thumbnail_size / max(x.shape[2:]))
+        size = [max(self.generator.min_size, round_up(round(s * scale), g)) for s in x.shape[2:]]
+        thumbs = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+        del x
+        grid = choose_grid(program, self.backend, *size, 0, options.batch, StatsMode.EXACT, len(rgbs))
+        stats: list[dict[int, NormStats]] = [{} for _ in rgbs]
+        schedule, device = self._schedules[StatsMode.EXACT][0], self.backend.device
+        execute(self.backend, program, schedule, lambda: thumbs.to(device), grid, stats, lambda cost: None, device, hook)
         return stats
+
+
+def _common_shape(images: Sequence[np.ndarray]) -> tuple[int, int]:
+    """(height, width) shared by all images of a batch call."""
+    first = images[0]
+    for other in images[1:]:
+        if other.shape != first.shape or other.dtype != first.dtype:
+            raise ConfigError("Images translated together must have one shape and type.")
+    return first.shape[0], first.shape[1]
+
+
+def _hook(norms: Norms) -> NormHook | None:
+    return None if norms is None or isinstance(norms, Mapping) else norms
+
+
+def _given(norms: Mapping[int, NormStats], positions: tuple[int, ...]) -> dict[int, NormStats]:
+    missing = [p for p in positions if p not in norms]
+    if missing:
+        raise ValueError(f"given statistics lack the norms at positions {missing}")
+    return dict(norms)
 
 
 def _pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
@@ -149,7 +217,7 @@ def _tracker(program, schedule: Schedule, grid: Grid, progress: ProgressCallback
         tiles = sweep_tiles(program, sweep, grid)
         cost += sum(sweep_cost(program, sweep, t) for t in tiles)
         count += len(tiles)
-    return ProgressTracker(progress, cost, count)
+    return ProgressTracker(progress, cost * grid.images, count * grid.images)
 
 
 def _core_size(grid: Grid) -> int:

@@ -16,21 +16,25 @@ from cyclegan_fx.networks import Op, OpKind
 from cyclegan_fx.runtime.backend import NormStats
 from cyclegan_fx.runtime.schedule import Segment
 
-NormInputs = Mapping[int, tuple[torch.Tensor, torch.Tensor]]  # position -> (mean, var), fp32, (1, C, 1, 1)
+NormInputs = Mapping[int, tuple[torch.Tensor, torch.Tensor]]  # position -> (mean, var), fp32, (B, C, 1, 1)
 
 
 def norm_inputs(ops: Sequence[Op], segment: Segment, stats: Mapping[int, NormStats], device: torch.device) -> dict:
     """Mean and variance, as graph inputs, of every norm inside ``segment`` that uses given statistics."""
     return {
-        i: tuple(t.to(device, torch.float32).view(1, -1, 1, 1) for t in (stats[i].mean, stats[i].var))
-        for i in known_norms(ops, segment)
+        i: tuple(_as_input(t).to(device) for t in (stats[i].mean, stats[i].var)) for i in known_norms(ops, segment)
     }
 
 
 def named_statistic(name: str, stats: Mapping[int, NormStats]) -> torch.Tensor:
-    """The value of a ``mean<p>`` or ``var<p>`` graph input: fp32, shape (1, C, 1, 1), on the CPU."""
+    """The value of a ``mean<p>`` or ``var<p>`` graph input: fp32, shape (B, C, 1, 1), on the CPU."""
     value = stats[int(name[4:])].mean if name.startswith("mean") else stats[int(name[3:])].var
-    return value.to(torch.float32).reshape(1, -1, 1, 1)
+    return _as_input(value)
+
+
+def _as_input(value: torch.Tensor) -> torch.Tensor:
+    """(B, C) float64 statistics as a (B, C, 1, 1) fp32 tensor that broadcasts over a tile batch."""
+    return value.to(torch.float32).reshape(*value.shape, 1, 1)
 
 
 def known_norms(ops: Sequence[Op], segment: Segment) -> list[int]:

@@ -22,9 +22,17 @@ _OVERHEAD = 3  # input, output and workspace of the widest layer, plus the alloc
 
 
 def choose_grid(
-    program: Program, backend: Backend, height: int, width: int, tile: int | None, batch: int | None, mode: StatsMode
+    program: Program,
+    backend: Backend,
+    height: int,
+    width: int,
+    tile: int | None,
+    batch: int | None,
+    mode: StatsMode,
+    images: int = 1,
 ) -> Grid:
-    """Cores of the requested size (0: one for the whole image) or the largest that fits in memory."""
+    """Cores of the requested size (0: one for the whole image) or the largest that fits in memory,
+    for ``images`` images of this size translated together."""
     margin = _margin(program, mode)
     budget = _tile_budget(backend)
     itemsize = torch.empty((), dtype=backend.dtype).element_size()
@@ -39,10 +47,10 @@ def choose_grid(
         core = min(core, backend.max_tile)  # engines are built for tiles up to this size
     cores = plan_cores(height, width, core, program.granularity)
     if batch is None:
-        batch = _auto_batch(backend, tile_bytes(program, core, margin, itemsize), budget, len(cores))
+        batch = _auto_batch(backend, tile_bytes(program, core, margin, itemsize), budget, len(cores) * images)
     if backend.max_batch is not None:
         batch = min(batch, backend.max_batch)
-    return Grid(cores, height, width, batch)
+    return Grid(cores, height, width, batch, images)
 
 
 def tile_bytes(program: Program, core: int, margin: int, itemsize: int) -> int:
@@ -79,8 +87,8 @@ def place_canvases(
 
 
 def canvas_bytes(program: Program, schedule: Schedule, grid: Grid, itemsize: int) -> int:
-    """Canvases of a schedule plus the float input and output images."""
-    pixels = grid.height * grid.width
+    """Canvases of a schedule plus the float input and output images, for every image of the grid."""
+    pixels = grid.height * grid.width * grid.images
     need = sum(s.channels * pixels // s.scale**2 * itemsize for k, s in schedule.slots.items() if k != INPUT)
     return need + (program.in_channels + program.out_channels) * pixels * 4
 

@@ -21,6 +21,9 @@ class TorchBackend:
         self.device = device
         self.dtype = dtype
         self.max_tile = self.max_batch = self.segments = None
+        if device.type == "cuda":
+            # Tiles share one shape per grid, so cuDNN's measured choice of algorithm is reused for every tile.
+            torch.backends.cudnn.benchmark = True
         net = copy.deepcopy(generator.net).eval().requires_grad_(False)
         self.net = net.to(device=device, dtype=dtype, memory_format=torch.channels_last)
         # Tracing again binds the ops to the moved copy's modules.
