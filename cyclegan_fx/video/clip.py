@@ -74,12 +74,15 @@ class VideoClip:
         for decoded in decode(self.source, self.window, point):
             rgb = to_rgb(decoded.frame, matrix)
             thumb = thumbnail(rgb)
-            yield Frame(decoded.index, rgb, thumb, detector(thumb), decoded.damage, Stamp(decoded.pts, decoded.duration))
+            stamp = Stamp(decoded.pts, decoded.duration)
+            yield Frame(decoded.index, rgb, thumb, detector(thumb), decoded.damage, stamp)
 
     def resume_key(self, frame: Frame) -> int:
         return frame.stamp.pts
 
-    def write(self, frames: Iterator[Frame], work: WorkFolder, segment_frames: int, on_frame: Callable[[], None]) -> None:
+    def write(
+        self, frames: Iterator[Frame], work: WorkFolder, segment_frames: int, on_frame: Callable[[], None]
+    ) -> None:
         write_segments(frames, work, self.spec, self.muxer, segment_frames, on_frame)
 
 
@@ -109,7 +112,9 @@ def _span(records, source: VideoSource, window: Window) -> Span | None:
     return Span(start, end, start)
 
 
-def _job(source: VideoSource, spec: EncoderSpec, run_options: RunOptions, options: VideoOptions, model: ModelRef) -> dict:
+def _job(
+    source: VideoSource, spec: EncoderSpec, run_options: RunOptions, options: VideoOptions, model: ModelRef
+) -> dict:
     """What makes two runs produce the same output: --resume only continues a run with the same."""
     stat = source.path.stat()
     return {

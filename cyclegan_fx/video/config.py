@@ -19,7 +19,7 @@ class Temporal(str, enum.Enum):
 class TemporalSettings:
     mode: Temporal = Temporal.SMOOTH
     momentum: float = 0.9  # weight of the statistics carried over from earlier frames
-    cut_threshold: float = 0.12  # thumbnail difference (0..1) above which a new shot starts
+    cut_threshold: float = 0.15  # thumbnail difference (0..1) above which a new shot starts
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.momentum < 1.0:

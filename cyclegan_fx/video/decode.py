@@ -40,7 +40,7 @@ class Decoded:
     frame: av.VideoFrame
     pts: int
     duration: int
-    damage: int  # packets that failed to decode since the previous frame
+    damage: int  # packets that failed to decode since the previous frame (the last frame: also after it)
 
 
 def decode(source: VideoSource, window: Window = Window(), resume: ResumePoint | None = None) -> Iterator[Decoded]:
@@ -67,19 +67,33 @@ def decode(source: VideoSource, window: Window = Window(), resume: ResumePoint |
 def _decode_from(source: VideoSource, window: Window, seek_pts: int | None) -> Iterator[Decoded]:
     """Frames from ``seek_pts`` (or the window's start) on, numbered from 0.
 
-    A frame lasts until the next one starts; the last one as long as its packet says.
+    A frame lasts until the next one starts; the last one as long as its packet says, and it also
+    counts the damage after it.
     """
+    damage = _Tally()
     pending: Decoded | None = None
-    for decoded in _stamped(source, window, seek_pts):
+    for decoded in _stamped(source, window, seek_pts, damage):
         if pending is not None:
             pending.duration = decoded.pts - pending.pts
             yield pending
         pending = decoded
     if pending is not None:
+        pending.damage += damage.take()
         yield pending
 
 
-def _stamped(source: VideoSource, window: Window, seek_pts: int | None) -> Iterator[Decoded]:
+class _Tally:
+    """Packets that failed to decode and are not yet reported with a frame."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def take(self) -> int:
+        count, self.count = self.count, 0
+        return count
+
+
+def _stamped(source: VideoSource, window: Window, seek_pts: int | None, damage: _Tally) -> Iterator[Decoded]:
     with open_input(source.path) as container:
         stream = video_stream(container, source.path)
         time_base = stream.time_base or source.time_base
@@ -88,9 +102,9 @@ def _stamped(source: VideoSource, window: Window, seek_pts: int | None) -> Itera
         if seek_pts is not None:
             _seek(container, stream, seek_pts)
         clock = _Clock(time_base, source.frame_rate)
-        index = damage = 0
+        index = 0
         for frame, failed in _frames(container, stream, clock.durations):
-            damage += failed
+            damage.count += failed
             if frame is None:
                 continue
             pts, duration = clock.stamp(frame)
@@ -99,9 +113,8 @@ def _stamped(source: VideoSource, window: Window, seek_pts: int | None) -> Itera
                 break
             if (seek_pts is not None and pts < seek_pts) or not window.contains(seconds):
                 continue
-            yield Decoded(index, frame, pts, duration, damage)
+            yield Decoded(index, frame, pts, duration, damage.take())
             index += 1
-            damage = 0
 
 
 def _seek(container, stream, pts: int) -> None:

@@ -69,7 +69,8 @@ def choose_encoder(source: VideoSource, settings: EncodeSettings, muxer: str) ->
     codec = av.Codec(encoder, "w")
     pix_fmt = _pix_fmt(codec, source, settings.pix_fmt)
     if source.bits > 8 and bit_depth(av.VideoFormat(pix_fmt)) <= 8:
-        log.warning("The %s encoder here writes 8-bit video only; the %d-bit input becomes 8-bit.", encoder, source.bits)
+        log.warning("The %s encoder here writes 8-bit video only; the %d-bit input becomes 8-bit.",
+                    encoder, source.bits)
     tags = source.tags
     if source.matrix.full_range and tags.range != RANGE_FULL:
         tags = ColourTags(tags.matrix, RANGE_FULL, tags.primaries, tags.transfer)
@@ -99,6 +100,8 @@ def output_muxer(path: Path) -> str:
 
 def configure(cc: av.video.codeccontext.VideoCodecContext, spec: EncoderSpec) -> None:
     """Apply ``spec`` to an encoder context that is not open yet."""
+    if spec.encoder == "libsvtav1":
+        os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints a banner per encoder unless told otherwise
     cc.width, cc.height, cc.pix_fmt = spec.width, spec.height, spec.pix_fmt
     cc.time_base = spec.time_base
     if spec.frame_rate:

@@ -1,6 +1,6 @@
 """Translate frames batch by batch through the shared runner, with the job's temporal statistics.
 
-Batches hold frames of one size, never cross a segment boundary (so a resumed run computes
+Batches hold frames of one size and type, never cross a segment boundary (so a resumed run computes
 the same batches) and, with per-shot statistics, never cross a cut.
 """
 
@@ -13,9 +13,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from cyclegan_fx.runtime.backend import NormHook
 from cyclegan_fx.runtime.config import RunOptions
+from cyclegan_fx.runtime.runner import Runner
 from cyclegan_fx.video.temporal import (
-    NormHook,
     ShotRecorder,
     Smoother,
     StatsByNorm,
@@ -58,6 +59,9 @@ class Statistics(Protocol):
 
 class PerFrame:
     """``--temporal off``: every frame its own exact statistics."""
+
+    def __init__(self, saved: Mapping[str, np.ndarray] | None = None) -> None:
+        """``saved``: the state after the last finished segment (none here: nothing carries over)."""
 
     def norms(self, batch):
         return None
@@ -111,7 +115,9 @@ class ShotRecording(PerFrame):
 class PerShot(PerFrame):
     """Pass two of ``--temporal shot``: every frame of a shot with the shot's average statistics."""
 
-    def __init__(self, cuts: Sequence[int], shots: Mapping[int, StatsByNorm]) -> None:
+    def __init__(self, cuts: Sequence[int], shots: Mapping[int, StatsByNorm],
+                 saved: Mapping[str, np.ndarray] | None = None) -> None:
+        """The shots' statistics come from the first pass; nothing is carried from segment to segment."""
         self.cuts = sorted(cuts)  # index of the first frame of each shot
         self.shots = shots
 
@@ -127,7 +133,7 @@ class PerShot(PerFrame):
 
 def translate(
     frames: Iterator[Frame],
-    runner,
+    runner: Runner,
     options: RunOptions,
     statistics: Statistics,
     frame_batch: int,
@@ -136,12 +142,7 @@ def translate(
     """Frames with ``result`` set, in order; the last frame of a segment (and of all) carries the statistics
     state after it."""
     for batch, last in _batches(frames, statistics, frame_batch, segment_frames):
-        images = [f.pixels for f in batch]
-        norms = statistics.norms(batch)
-        if norms is None:
-            results = [runner.run(image, options) for image in images]
-        else:
-            results = runner.run_batch(images, options, norms=norms)
+        results = runner.run_batch([f.pixels for f in batch], options, norms=statistics.norms(batch))
         statistics.batch_done()
         for frame, result in zip(batch, results, strict=True):
             frame.result = result
@@ -157,13 +158,18 @@ def _batches(
     """Batches, each with whether it holds the very last frame."""
     batch: list[Frame] = []
     for frame, last in _with_last(frames):
-        if batch and not (frame.pixels.shape == batch[-1].pixels.shape and statistics.same_batch(batch[-1], frame)):
+        if batch and not (_alike(frame, batch[-1]) and statistics.same_batch(batch[-1], frame)):
             yield batch, False
             batch = []
         batch.append(frame)
         if last or len(batch) == size or _ends_segment(frame, segment_frames):
             yield batch, last
             batch = []
+
+
+def _alike(a: Frame, b: Frame) -> bool:
+    """Whether the runner can take both in one call: one shape and one type."""
+    return a.pixels.shape == b.pixels.shape and a.pixels.dtype == b.pixels.dtype
 
 
 def _with_last(items: Iterator[Frame]) -> Iterator[tuple[Frame, bool]]:

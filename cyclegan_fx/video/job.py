@@ -8,6 +8,7 @@ the threads and the resuming are the same for both.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from cyclegan_fx.runtime.config import RunOptions
 from cyclegan_fx.video.config import Temporal, VideoOptions
 from cyclegan_fx.video.inference import Frame, PerFrame, PerShot, ShotRecording, Smoothed, Statistics, translate
 from cyclegan_fx.video.pipeline import in_thread
-from cyclegan_fx.video.temporal import pooled, shots_from_arrays
+from cyclegan_fx.video.temporal import StatsByNorm, pooled, shots_from_arrays
 from cyclegan_fx.video.work import WorkFolder
 
 log = logging.getLogger("cyclegan_fx")
@@ -49,7 +50,9 @@ class Medium(Protocol):
 
     def resume_key(self, frame: Frame) -> int: ...
 
-    def write(self, frames: Iterator[Frame], work: WorkFolder, segment_frames: int, on_frame: Callable[[], None]) -> None:
+    def write(
+        self, frames: Iterator[Frame], work: WorkFolder, segment_frames: int, on_frame: Callable[[], None]
+    ) -> None:
         """Store translated frames as finished segments of ``kind``."""
         ...
 
@@ -67,24 +70,28 @@ def run_passes(medium: Medium, runner, run_options: RunOptions, options: VideoOp
     temporal = options.temporal
     passes = 2 if temporal.mode is Temporal.SHOT else 1
     counter = _Counter(progress, medium.expected_frames, passes)
-    statistics: Callable[[dict[str, np.ndarray]], Statistics]
+    statistics: Callable[[dict[str, np.ndarray]], Statistics]  # from the state saved with the last segment
     if temporal.mode is Temporal.SHOT:
         _run_pass(medium, STATS, ShotRecording, _record_shots(medium), runner, run_options, options, work, counter)
-        records = work.finished(STATS)
-        cuts = [cut for record in records for cut in record["cuts"]]
-        shots = pooled([shots_from_arrays(work.arrays(STATS, i)) for i in range(len(records))])
-        statistics = lambda saved: PerShot(cuts, shots)  # noqa: E731
+        statistics = functools.partial(PerShot, *_shots(work))
     elif temporal.mode is Temporal.SMOOTH:
-        statistics = lambda saved: Smoothed(temporal.momentum, saved)  # noqa: E731
+        statistics = functools.partial(Smoothed, temporal.momentum)
     else:
-        statistics = lambda saved: PerFrame()  # noqa: E731
+        statistics = PerFrame
     _run_pass(medium, medium.kind, statistics, medium.write, runner, run_options, options, work, counter)
     records = work.finished(medium.kind)
     frames = sum(r["frames"] for r in records)
     if frames == 0:
-        raise VideoReadError("There are no frames to translate" + (" between --start and --end." if
-                                                                    options.start or options.end else "."))
+        where = " between --start and --end" if options.start is not None or options.end is not None else ""
+        raise VideoReadError(f"There are no frames to translate{where}.")
     return Outcome(records, frames, sum(r["damage"] for r in records))
+
+
+def _shots(work: WorkFolder) -> tuple[list[int], dict[int, StatsByNorm]]:
+    """The first frame of every shot, and each shot's average statistics, from the first pass."""
+    records = work.finished(STATS)
+    cuts = [cut for record in records for cut in record["cuts"]]
+    return cuts, pooled([shots_from_arrays(work.arrays(STATS, i)) for i in range(len(records))])
 
 
 def _run_pass(medium, kind: str, statistics, sink, runner, run_options, options: VideoOptions, work: WorkFolder,
@@ -102,12 +109,13 @@ def _run_pass(medium, kind: str, statistics, sink, runner, run_options, options:
     batch = options.frame_batch
     frames = in_thread(medium.frames(resume, options.temporal.cut_threshold), 2 * batch, "decode")
     translated = in_thread(
-        translate(frames, runner, run_options, statistics(resume.saved if resume else {}), batch,
+        translate(frames, runner, run_options, statistics(resume.saved if resume else None), batch,
                   options.segment_frames),
         2 * batch,
         "translate",
     )
-    sink(translated, work, options.segment_frames, counter.advance)
+    with contextlib.closing(translated):  # on failure, stops the threads behind it
+        sink(translated, work, options.segment_frames, counter.advance)
     work.write_note(f"{kind}-end", {"frames": sum(r["frames"] for r in work.finished(kind))})
 
 

@@ -99,9 +99,11 @@ class ImageSequence:
         self.expected_frames = len(files)
 
     def frames(self, resume: Resume | None, cut_threshold: float) -> Iterator[Frame]:
+        """The readable frames; each counts the unreadable files before it, the last also those after it."""
         detector = CutDetector(cut_threshold, resume.thumb if resume else None)
         index = resume.index if resume else 0
         damage = 0
+        pending: Frame | None = None
         for position in range((resume.key + 1) if resume else 0, len(self.files)):
             path = self.files[position]
             try:
@@ -110,15 +112,23 @@ class ImageSequence:
                 log.warning("%s", exc)
                 damage += 1
                 continue
+            if pending is not None:
+                yield pending
             thumb = thumbnail(image.pixels)
-            yield Frame(index, image.pixels, thumb, detector(thumb), damage, FrameFile(position, path.name, image.meta))
+            stamp = FrameFile(position, path.name, image.meta)
+            pending = Frame(index, image.pixels, thumb, detector(thumb), damage, stamp)
             index += 1
             damage = 0
+        if pending is not None:
+            pending.damage += damage
+            yield pending
 
     def resume_key(self, frame: Frame) -> int:
         return frame.stamp.position
 
-    def write(self, frames: Iterator[Frame], work: WorkFolder, segment_frames: int, on_frame: Callable[[], None]) -> None:
+    def write(
+        self, frames: Iterator[Frame], work: WorkFolder, segment_frames: int, on_frame: Callable[[], None]
+    ) -> None:
         self.folder.mkdir(exist_ok=True)
         count = damage = 0
         for frame in frames:

@@ -9,15 +9,14 @@ translates every frame of the shot with them in a second.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from cyclegan_fx.runtime.backend import NormStats
+from cyclegan_fx.runtime.backend import NormHook, NormStats
 
-NormHook = Callable[[int, list[NormStats]], list[NormStats]]
 StatsByNorm = dict[int, NormStats]
 
 
