@@ -6,9 +6,11 @@
 The runner alone translates the decoded frames, held in memory, in batches of --frame-batch
 with the same smoothed statistics the command uses. The whole command (decode || translate
 || encode in threads, H.264 CRF 18, segments, join) runs on the same clip with the same
-runner. Both are timed alternately, best of --repeat. Goal: the command reaches at least 90%
-of the runner's frames per second. Decoding and encoding alone are timed too, to show what
-the threads hide.
+runner. Both are timed alternately, best of --repeat, and both run the network in a thread
+other than the main one (on a busy machine OpenMP's spin-waiting slows the main thread's
+team down by up to several times; OMP_WAIT_POLICY=PASSIVE evens that out). Goal: the command
+reaches at least 90% of the runner's frames per second. Decoding and encoding alone are timed
+too, to show what the threads hide.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -34,11 +37,18 @@ from cyclegan_fx.video.temporal import Smoother  # noqa: E402
 
 
 def runner_alone(runner, frames, options: RunOptions, video: VideoOptions) -> float:
+    """Frames per second of the runner on frames in memory, in a thread of its own as in the command."""
     smoother = Smoother(video.temporal.momentum)
+
+    def work() -> None:
+        for first in range(0, len(frames), video.frame_batch):
+            batch = frames[first : first + video.frame_batch]
+            runner.run_batch(batch, options, norms=smoother.hook([first == 0] + [False] * (len(batch) - 1)))
+
+    thread = threading.Thread(target=work)
     started = time.perf_counter()
-    for first in range(0, len(frames), video.frame_batch):
-        batch = frames[first : first + video.frame_batch]
-        runner.run_batch(batch, options, norms=smoother.hook([first == 0] + [False] * (len(batch) - 1)))
+    thread.start()
+    thread.join()
     return len(frames) / (time.perf_counter() - started)
 
 
@@ -87,12 +97,13 @@ def main() -> None:
         source = probe(clip)
         decode_fps, frames = decoding(source)
         encode_fps = encoding(source, frames)
-        runner_alone(runner, frames[: args.frame_batch], options, video)  # warm-up
-        alone, command = 0.0, 0.0
+        runner_alone(runner, frames, options, video)  # warm-up: every shape the runner will see
+        alone, command = [], []
         for _ in range(args.repeat):
-            alone = max(alone, runner_alone(runner, frames, options, video))
-            command = max(command, whole_command(runner, clip, folder, options, video, len(frames)))
-            print(f"  round: runner alone {alone:.2f} frames/s, command {command:.2f} frames/s", flush=True)
+            alone.append(runner_alone(runner, frames, options, video))
+            command.append(whole_command(runner, clip, folder, options, video, len(frames)))
+            print(f"  runner alone {alone[-1]:.2f} frames/s, whole command {command[-1]:.2f} frames/s", flush=True)
+        alone, command = max(alone), max(command)
     print(f"clip {width}x{height}, {args.frames} frames, work size {args.work_size}, frame batch {args.frame_batch}, "
           f"{runner.backend.name} {runner.backend.dtype} on {runner.backend.device}")
     print(f"{'':34} {'frames/s':>9} {'ratio':>7}")

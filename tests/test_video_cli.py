@@ -61,6 +61,7 @@ def test_clip_keeps_timing_sound_colour_rotation_and_metadata(tmp_path, runner):
     path = write_clip(tmp_path / "harbour.mp4", clip)
     code, out = invoke(path, "--temporal", "off", "--segment", "10")
     assert code == 0, out
+    assert "damaged" not in out and "truncated" not in out
     result = tmp_path / "harbour-vintage-a2b.mp4"
     source, output = read_clip(path), read_clip(result)
     assert leftovers(tmp_path) == []
@@ -161,8 +162,7 @@ def test_damage_in_the_middle_is_reported_and_the_rest_translated(tmp_path):
     damaged = corrupt(clip, tmp_path / "damaged.mp4", 10, 3)
     code, out = invoke(damaged, "--temporal", "off")
     assert code == 0, out
-    # 3 damaged packets; threaded decoding may report one of the failures again when it is flushed
-    assert re.search(r"is damaged: [34] packets could not be decoded; the \d+ frames that could were translated", out)
+    assert re.search(r"is damaged: 3 packets could not be decoded; the \d+ frames that could were translated", out)
     output = read_clip(tmp_path / "damaged-vintage-a2b.mp4")
     assert 12 <= len(output.frames) <= 21
     assert set(output.pts) <= set(read_clip(clip).pts)

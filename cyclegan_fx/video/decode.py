@@ -131,7 +131,7 @@ def _frames(container, stream, durations: dict[int, int]) -> Iterator[tuple[av.V
     duration of the packet it decoded last, which B-frames put in another order.
     """
     try:
-        for packet in container.demux(stream):
+        for packet in container.demux(stream):  # the last, empty packet flushes the decoder
             if packet.pts is not None and packet.duration:
                 durations[packet.pts] = packet.duration
             try:
@@ -141,13 +141,14 @@ def _frames(container, stream, durations: dict[int, int]) -> Iterator[tuple[av.V
                 continue
             for frame in decoded:
                 yield frame, 0
+        return
     except av.error.FFmpegError:
-        yield None, 1  # the file ends in damaged or truncated data: keep what decoded
+        yield None, 1  # the file ends in damaged or truncated data: keep what decoded, and what is buffered
     try:
         for frame in stream.decode(None):
             yield frame, 0
     except av.error.FFmpegError:
-        yield None, 1
+        pass
 
 
 class _Clock:
