@@ -202,6 +202,10 @@ def test_existing_output_needs_overwrite(tmp_path):
     code, out = invoke(path, "--temporal", "off", "--overwrite")
     assert code == 0, out
     assert len(read_clip(target).frames) == 4
+    (tmp_path / "renders").mkdir()
+    code, out = invoke(path, "--temporal", "off", "-o", tmp_path / "renders")  # a folder: the default name inside
+    assert code == 0, out
+    assert [p.name for p in (tmp_path / "renders").iterdir()] == ["clip-vintage-a2b.mp4"]
 
 
 def test_image_sequence_keeps_names_formats_and_bit_depths(tmp_path):

@@ -34,7 +34,8 @@ class TimeType(click.ParamType):
 @click.command()
 @click.argument("source", metavar="INPUT")
 @click.option("-o", "--output", type=click.Path(path_type=Path),
-              help="Output file (a folder for an image sequence). Default: INPUT-MODEL-DIRECTION beside the input.")
+              help="Output file, or a folder to put it in (for an image sequence: the folder of frames). "
+                   "Default: INPUT-MODEL-DIRECTION beside the input.")
 @model_options
 @run_options
 @click.option("--temporal", type=click.Choice([t.value for t in Temporal]), default=_TEMPORAL.mode.value,

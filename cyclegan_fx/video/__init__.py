@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cyclegan_fx.runtime.config import RunOptions
+from cyclegan_fx.runtime.runner import Runner
 from cyclegan_fx.video.clip import Report, translate_video
 from cyclegan_fx.video.config import EncodeSettings, Temporal, TemporalSettings, VideoOptions, parse_time
 from cyclegan_fx.video.job import ProgressCallback
@@ -26,7 +27,7 @@ __all__ = [
 
 
 def translate(
-    source: str, runner, run_options: RunOptions, options: VideoOptions, model: ModelRef,
+    source: str, runner: Runner, run_options: RunOptions, options: VideoOptions, model: ModelRef,
     output: Path | None = None, progress: ProgressCallback | None = None,
 ) -> Report:
     """A video file, or a folder or glob of numbered image frames."""

@@ -11,6 +11,7 @@ from cyclegan_fx import __version__
 from cyclegan_fx.errors import ConfigError
 from cyclegan_fx.io.atomic import atomic_output
 from cyclegan_fx.runtime.config import RunOptions
+from cyclegan_fx.runtime.runner import Runner
 from cyclegan_fx.video.config import VideoOptions
 from cyclegan_fx.video.decode import ResumePoint, Window, decode
 from cyclegan_fx.video.encode import EncoderSpec, choose_encoder, output_muxer
@@ -35,12 +36,13 @@ class Report:
 
 
 def translate_video(
-    path: Path, runner, run_options: RunOptions, options: VideoOptions, model: ModelRef,
+    path: Path, runner: Runner, run_options: RunOptions, options: VideoOptions, model: ModelRef,
     output: Path | None = None, progress: ProgressCallback | None = None,
 ) -> Report:
     """Translate every frame of the video file ``path``, keeping its timing, colour and other streams."""
     source = probe(path)
-    output = output or default_output(path, model, path.suffix if _writable_suffix(path) else ".mkv")
+    name = default_output(path, model, path.suffix if _writable_suffix(path) else ".mkv")
+    output = name if output is None else output / name.name if output.is_dir() else output
     muxer = output_muxer(output)
     spec = choose_encoder(source, options.encode, muxer)
     check_target(output, options.overwrite)

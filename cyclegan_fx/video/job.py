@@ -1,8 +1,8 @@
 """Run a video job: one or two passes over the frames in segments, resumable, then the output.
 
-What differs between a video file and an image sequence (reading frames, writing the
-translated ones, delivering the output) is a Medium; the passes, the temporal statistics,
-the threads and the resuming are the same for both.
+What differs between a video file and an image sequence (reading frames, storing the
+translated ones) is a Medium; the passes, the temporal statistics, the threads and the
+resuming are the same for both. Delivering the output is the caller's.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import numpy as np
 
 from cyclegan_fx.errors import VideoReadError
 from cyclegan_fx.runtime.config import RunOptions
+from cyclegan_fx.runtime.runner import Runner
 from cyclegan_fx.video.config import Temporal, VideoOptions
 from cyclegan_fx.video.inference import Frame, PerFrame, PerShot, ShotRecording, Smoothed, Statistics, translate
 from cyclegan_fx.video.pipeline import in_thread
@@ -64,7 +65,7 @@ class Outcome:
     damage: int
 
 
-def run_passes(medium: Medium, runner, run_options: RunOptions, options: VideoOptions, work: WorkFolder,
+def run_passes(medium: Medium, runner: Runner, run_options: RunOptions, options: VideoOptions, work: WorkFolder,
                progress: ProgressCallback | None) -> Outcome:
     """Translate every frame of ``medium`` into segments of the work folder, picking up finished ones."""
     temporal = options.temporal

@@ -21,6 +21,7 @@ from cyclegan_fx.io.image_format import SUPPORTED_SUFFIXES, ImageMeta
 from cyclegan_fx.io.image_read import load_image
 from cyclegan_fx.io.image_write import save_image
 from cyclegan_fx.runtime.config import RunOptions
+from cyclegan_fx.runtime.runner import Runner
 from cyclegan_fx.video.clip import Report
 from cyclegan_fx.video.config import VideoOptions
 from cyclegan_fx.video.inference import Frame
@@ -57,7 +58,7 @@ def sequence_files(arg: str) -> list[Path] | None:
 
 
 def translate_sequence(
-    arg: str, files: list[Path], runner, run_options: RunOptions, options: VideoOptions, model: ModelRef,
+    arg: str, files: list[Path], runner: Runner, run_options: RunOptions, options: VideoOptions, model: ModelRef,
     output: Path | None = None, progress: ProgressCallback | None = None,
 ) -> Report:
     """Translate the frames ``files`` (of the folder or glob ``arg``) into a folder of frames."""
