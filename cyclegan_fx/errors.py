@@ -11,6 +11,10 @@ class ImageReadError(CycleganFxError):
     """An input file is missing, empty, truncated or not an image."""
 
 
+class VideoReadError(CycleganFxError):
+    """A video input is missing, not a video, has no video stream, or has no decodable frames."""
+
+
 class ImageTooLargeError(CycleganFxError):
     """An image has more pixels than the configured limit."""
 

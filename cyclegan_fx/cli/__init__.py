@@ -16,6 +16,7 @@ COMMANDS = {
     "export": ("cyclegan_fx.cli.export", "export"),
     "models": ("cyclegan_fx.cli.models", "models"),
     "train": ("cyclegan_fx.cli.train", "train"),
+    "video": ("cyclegan_fx.cli.video", "video"),
 }
 
 

@@ -1,0 +1,91 @@
+"""``cyclegan-fx video``: translate a video file or an image sequence frame by frame."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+from cyclegan_fx.cli.options import model_options, run_options
+from cyclegan_fx.video.config import Temporal, TemporalSettings, VideoOptions
+
+log = logging.getLogger("cyclegan_fx")
+_TEMPORAL, _VIDEO = TemporalSettings(), VideoOptions()
+
+
+class TimeType(click.ParamType):
+    """Seconds, or HH:MM:SS(.ms)."""
+
+    name = "TIME"
+
+    def convert(self, value, param, ctx):
+        from cyclegan_fx.errors import ConfigError
+        from cyclegan_fx.video.config import parse_time
+
+        if isinstance(value, float):
+            return value
+        try:
+            return parse_time(str(value))
+        except ConfigError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+@click.command()
+@click.argument("source", metavar="INPUT")
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              help="Output file, or a folder to put it in (for an image sequence: the folder of frames). "
+                   "Default: INPUT-MODEL-DIRECTION beside the input.")
+@model_options
+@run_options
+@click.option("--temporal", type=click.Choice([t.value for t in Temporal]), default=_TEMPORAL.mode.value,
+              show_default=True,
+              help="Normalization statistics across frames: smooth (moving average, reset at cuts), "
+                   "shot (one set per shot, two passes) or off (per frame; flickers).")
+@click.option("--smoothing", type=click.FloatRange(0.0, 1.0, max_open=True), default=_TEMPORAL.momentum,
+              show_default=True, help="Weight of the earlier frames' statistics in --temporal smooth.")
+@click.option("--cut-threshold", type=click.FloatRange(0.0, 1.0, min_open=True), default=_TEMPORAL.cut_threshold,
+              show_default=True, help="Difference of consecutive thumbnails (0..1) that counts as a scene cut.")
+@click.option("--codec", default="auto", show_default=True,
+              help="auto (the input's codec where the output format holds it, else H.264), "
+                   "h264, hevc, prores, ffv1, vp9 or av1.")
+@click.option("--crf", type=click.IntRange(0, 63), default=None, help="Quality for h264/hevc/vp9/av1 (default 18).")
+@click.option("--preset", default=None, help="Encoder speed preset (x264/x265: ultrafast..veryslow).")
+@click.option("--pix-fmt", default=None, help="Output pixel format, e.g. yuv420p10le. Default: like the input.")
+@click.option("--start", type=TimeType(), default=None, help="Translate from this time on (seconds or HH:MM:SS).")
+@click.option("--end", type=TimeType(), default=None, help="Translate up to this time.")
+@click.option("--segment", "segment_frames", type=click.IntRange(min=1), default=_VIDEO.segment_frames,
+              show_default=True,
+              help="Frames per resumable segment; each starts with a keyframe.")
+@click.option("--frame-batch", type=click.IntRange(min=1), default=_VIDEO.frame_batch, show_default=True,
+              help="Frames translated together in one runner call.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run of the same command.")
+@click.option("--overwrite", is_flag=True, help="Replace the output if it exists.")
+def video(source, output, model, direction, device, precision, backend, options, temporal, smoothing, cut_threshold,
+          codec, crf, preset, pix_fmt, start, end, segment_frames, frame_batch, resume, overwrite) -> None:
+    """Translate every frame of a video INPUT (or a folder or glob of numbered image frames)."""
+    from cyclegan_fx.cli.progress import FrameProgress
+    from cyclegan_fx.models import resolve_model
+    from cyclegan_fx.runtime.factory import open_runner
+    from cyclegan_fx.video import EncodeSettings, ModelRef, translate
+
+    video_options = VideoOptions(
+        temporal=TemporalSettings(Temporal(temporal), smoothing, cut_threshold),
+        encode=EncodeSettings(codec, crf, preset, pix_fmt),
+        start=start,
+        end=end,
+        segment_frames=segment_frames,
+        frame_batch=frame_batch,
+        resume=resume,
+        overwrite=overwrite,
+    )
+    resolved = resolve_model(model)
+    runner = open_runner(resolved, direction, device, precision, backend)
+    identity = f"{resolved.path.resolve()}:{direction}:{runner.backend.name}:{runner.backend.dtype}"
+    progress = FrameProgress(Path(source).name)
+    try:
+        report = translate(source, runner, options, video_options, ModelRef(resolved.name, direction, identity),
+                           output, progress)
+    finally:
+        progress.close()
+    log.info("Wrote %d frames to %s.", report.frames, report.output)

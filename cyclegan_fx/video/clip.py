@@ -1,0 +1,140 @@
+"""Translate a video file: decode -> translate -> encode into segments, then join them with the other streams."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from cyclegan_fx import __version__
+from cyclegan_fx.errors import ConfigError
+from cyclegan_fx.io.atomic import atomic_output
+from cyclegan_fx.runtime.config import RunOptions
+from cyclegan_fx.runtime.runner import Runner
+from cyclegan_fx.video.config import VideoOptions
+from cyclegan_fx.video.decode import ResumePoint, Window, decode
+from cyclegan_fx.video.encode import EncoderSpec, choose_encoder, output_muxer
+from cyclegan_fx.video.frames import to_rgb
+from cyclegan_fx.video.inference import Frame
+from cyclegan_fx.video.job import STATS, ProgressCallback, Resume, keeping_finished_work, run_passes
+from cyclegan_fx.video.join import Span, join
+from cyclegan_fx.video.outputs import ModelRef, check_target, default_output
+from cyclegan_fx.video.probe import VideoSource, probe
+from cyclegan_fx.video.scenecut import CutDetector, thumbnail
+from cyclegan_fx.video.segments import KIND, Stamp, write_segments
+from cyclegan_fx.video.work import WorkFolder
+
+log = logging.getLogger("cyclegan_fx")
+
+
+@dataclass(frozen=True)
+class Report:
+    output: Path
+    frames: int
+    damage: int  # input packets or files that could not be read
+
+
+def translate_video(
+    path: Path, runner: Runner, run_options: RunOptions, options: VideoOptions, model: ModelRef,
+    output: Path | None = None, progress: ProgressCallback | None = None,
+) -> Report:
+    """Translate every frame of the video file ``path``, keeping its timing, colour and other streams."""
+    source = probe(path)
+    name = default_output(path, model, path.suffix if _writable_suffix(path) else ".mkv")
+    output = name if output is None else output / name.name if output.is_dir() else output
+    muxer = output_muxer(output)
+    spec = choose_encoder(source, options.encode, muxer)
+    check_target(output, options.overwrite)
+    window = Window(options.start, options.end)
+    clip = VideoClip(source, window, spec, muxer)
+    log.info("%s: %dx%d %s, %s; writing %s with %s %s.", path, source.width, source.height, source.codec,
+             source.matrix.describe(), output, spec.encoder, spec.pix_fmt)
+    work = WorkFolder.prepare(output, _job(source, spec, run_options, options, model), options.resume)
+    with keeping_finished_work(work, (STATS, KIND)):
+        outcome = run_passes(clip, runner, run_options, options, work, progress)
+        with atomic_output(output, options.overwrite) as target:
+            join(work, outcome.records, source, spec, muxer, target, _span(outcome.records, source, window))
+    work.remove()
+    _report_damage(source, window, outcome.frames, outcome.damage)
+    return Report(output, outcome.frames, outcome.damage)
+
+
+class VideoClip:
+    """The Medium of a video file."""
+
+    kind = KIND
+
+    def __init__(self, source: VideoSource, window: Window, spec: EncoderSpec, muxer: str) -> None:
+        self.source, self.window, self.spec, self.muxer = source, window, spec, muxer
+        self.expected_frames = _expected_frames(source, window)
+
+    def frames(self, resume: Resume | None, cut_threshold: float) -> Iterator[Frame]:
+        detector = CutDetector(cut_threshold, resume.thumb if resume else None)
+        point = ResumePoint(resume.index, resume.key) if resume else None
+        matrix = self.source.matrix
+        for decoded in decode(self.source, self.window, point):
+            rgb = to_rgb(decoded.frame, matrix)
+            thumb = thumbnail(rgb)
+            stamp = Stamp(decoded.pts, decoded.duration)
+            yield Frame(decoded.index, rgb, thumb, detector(thumb), decoded.damage, stamp)
+
+    def resume_key(self, frame: Frame) -> int:
+        return frame.stamp.pts
+
+    def write(
+        self, frames: Iterator[Frame], work: WorkFolder, segment_frames: int, on_frame: Callable[[], None]
+    ) -> None:
+        write_segments(frames, work, self.spec, self.muxer, segment_frames, on_frame)
+
+
+def _writable_suffix(path: Path) -> bool:
+    try:
+        output_muxer(path)
+        return True
+    except ConfigError:
+        return False
+
+
+def _expected_frames(source: VideoSource, window: Window) -> int | None:
+    if window.start is None and window.end is None and source.frames:
+        return source.frames
+    if source.duration is None or not source.frame_rate:
+        return None
+    end = source.duration if window.end is None else min(window.end, source.duration)
+    return max(0, round((end - (window.start or 0.0)) * source.frame_rate))
+
+
+def _span(records, source: VideoSource, window: Window) -> Span | None:
+    if window.start is None and window.end is None:
+        return None
+    tb = source.time_base
+    start = float(records[0]["first_pts"] * tb)
+    end = float((records[-1]["last_key"] + records[-1]["last_duration"]) * tb)
+    return Span(start, end, start)
+
+
+def _job(
+    source: VideoSource, spec: EncoderSpec, run_options: RunOptions, options: VideoOptions, model: ModelRef
+) -> dict:
+    """What makes two runs produce the same output: --resume only continues a run with the same."""
+    stat = source.path.stat()
+    return {
+        "version": __version__,
+        "input": {"path": str(source.path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns},
+        "model": model.identity,
+        "run": vars(run_options),
+        "temporal": vars(options.temporal),
+        "encoder": spec.describe(),
+        "window": [options.start, options.end],
+        "segment_frames": options.segment_frames,
+    }
+
+
+def _report_damage(source: VideoSource, window: Window, frames: int, damage: int) -> None:
+    if damage:
+        log.warning("%s is damaged: %d packet%s could not be decoded; the %d frames that could were translated.",
+                    source.path, damage, "" if damage == 1 else "s", frames)
+    elif window == Window() and source.frames and frames < source.frames:
+        log.warning("%s announces %d frames but only %d could be decoded (it may be truncated); those were "
+                    "translated.", source.path, source.frames, frames)

@@ -1,0 +1,102 @@
+"""The work folder of a job: closed segments that an interrupted run resumes from.
+
+It lies beside the output under a hidden name. ``job.json`` says which job made it (input,
+model, options); each finished segment has a ``.json`` record, written last, so a segment
+either has its record and everything it names, or counts as not done. On success the
+folder is removed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cyclegan_fx.errors import ConfigError, OutputError
+from cyclegan_fx.io.atomic import atomic_output
+
+log = logging.getLogger("cyclegan_fx")
+
+_JOB = "job.json"
+
+
+def work_folder_for(output: Path) -> Path:
+    return output.with_name(f".{output.name}.cyclegan-fx-work")
+
+
+class WorkFolder:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @classmethod
+    def prepare(cls, output: Path, job: Mapping[str, Any], resume: bool) -> WorkFolder:
+        """The folder for ``job``: the one an interrupted run left with ``resume``, else a fresh one."""
+        work = cls(work_folder_for(output))
+        job = json.loads(json.dumps(job, default=str))  # as it reads back from disk
+        if resume and work.path.is_dir():
+            if work.job() != job:
+                raise ConfigError(
+                    f"The unfinished work in {work.path} belongs to another job (the input, model or options "
+                    "differ); run without --resume to start afresh."
+                )
+            return work
+        if resume:
+            log.info("Nothing to resume for %s; starting from the beginning.", output)
+        elif work.path.is_dir():
+            log.info("Discarding the unfinished work of an earlier run in %s (--resume continues it).", work.path)
+        work.remove()
+        try:
+            work.path.mkdir(parents=True)
+        except OSError as exc:
+            raise OutputError(f"Cannot create the work folder {work.path}: {exc.strerror or exc}.") from exc
+        work._write_json(_JOB, job)
+        return work
+
+    def job(self) -> Any:
+        try:
+            return json.loads((self.path / _JOB).read_text())
+        except (OSError, ValueError):
+            return None
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    # --- segments ------------------------------------------------------------------------
+
+    def file(self, kind: str, index: int, suffix: str) -> Path:
+        return self.path / f"{kind}-{index:05d}{suffix}"
+
+    def finished(self, kind: str) -> list[dict[str, Any]]:
+        """The records of the finished segments of ``kind``, in order, up to the first missing one."""
+        records = []
+        while (path := self.file(kind, len(records), ".json")).is_file():
+            records.append(json.loads(path.read_text()))
+        return records
+
+    def finish(self, kind: str, index: int, record: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
+        """Close a segment: its arrays, then its record (which marks it finished)."""
+        with atomic_output(self.file(kind, index, ".npz"), overwrite=True) as tmp:
+            with tmp.open("wb") as f:
+                np.savez(f, **arrays)
+        self._write_json(self.file(kind, index, ".json").name, dict(record))
+
+    def arrays(self, kind: str, index: int) -> dict[str, np.ndarray]:
+        with np.load(self.file(kind, index, ".npz")) as data:
+            return {key: data[key] for key in data.files}
+
+    def note(self, name: str) -> Any:
+        """A small record saved with ``write_note``, or None."""
+        path = self.path / f"{name}.json"
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    def write_note(self, name: str, data: Mapping[str, Any]) -> None:
+        self._write_json(f"{name}.json", data)
+
+    def _write_json(self, name: str, data: Mapping[str, Any]) -> None:
+        with atomic_output(self.path / name, overwrite=True) as tmp:
+            tmp.write_text(json.dumps(data, indent=1))
