@@ -16,6 +16,7 @@ COMMANDS = {
     "export": ("cyclegan_fx.cli.export", "export"),
     "models": ("cyclegan_fx.cli.models", "models"),
     "train": ("cyclegan_fx.cli.train", "train"),
+    "watch": ("cyclegan_fx.cli.watch", "watch"),
 }
 
 
