@@ -30,7 +30,7 @@ from typing import Any
 from cyclegan_fx.errors import CycleganFxError
 from cyclegan_fx.io.atomic import atomic_output, leftover_temporaries
 from cyclegan_fx.watch.config import FolderConfig
-from cyclegan_fx.watch.files import move_no_replace, read_record, same_file, write_record
+from cyclegan_fx.watch.files import move_no_replace, read_record, write_record
 from cyclegan_fx.watch.names import error_file_name, numbered, output_suffix
 from cyclegan_fx.watch.owner import Owner
 
@@ -284,17 +284,10 @@ class Claims:
     def _resume(self, claim: Claim) -> Claim | None:
         """Bring an interrupted claim to a state the pipeline can go on from; None if nothing is left to do."""
         self._clear_leftovers(claim)
-        held = self.held_path(claim)
-        ends = [self.config.done_dir / claim.done]
-        if claim.failed is not None:
-            ends.append(self.config.failed_dir / claim.failed)
-        if not held.exists():  # never left the inbox, put back, or moved on just before its owner stopped
+        if not self.held_path(claim).exists():  # never left the inbox, put back, or moved on just before
             self.release(claim)
             return None
-        if any(same_file(held, end) for end in ends):  # moved by a hard link whose old name was not removed
-            held.unlink()
-            self.release(claim)
-            return None
+        # A move to done/ or failed/ cut short between its link and unlink is completed by doing it again.
         return claim if claim.reason is not None else self._reserve(claim, resumed=True)
 
     def _clear_leftovers(self, claim: Claim) -> None:

@@ -106,9 +106,11 @@ class HotFolder:
 
     def next_job(self, now: float) -> Job | None:
         """A claimed input for the pipeline: re-taken claims first, then the oldest settled file."""
+        if not self.present:
+            return None
         if self.resumed:
             return Job(self, self.resumed.popleft())
-        while self.present and (path := self.tracker.next_ready(now)) is not None:
+        while (path := self.tracker.next_ready(now)) is not None:
             try:
                 claim = self.claims.take(path)
             except (OSError, CycleganFxError) as exc:  # the next scan tries again
@@ -149,7 +151,7 @@ class HotFolder:
             for claim in self.claims.abandoned(self.in_flight, self.heartbeats.alive):
                 self.in_flight.add(claim.id)
                 self.resumed.append(claim)
-                log.info("Taking up %s again (its daemon stopped before finishing it).", claim.source,
+                log.info("Taking up %s again (claimed before, not finished).", claim.source,
                          extra=fields(event="resumed", file=str(claim.source)))
         except OSError as exc:
             log.warning("Cannot look for abandoned claims in %s: %s.", self.claims.processing, exc)
@@ -220,7 +222,9 @@ class HotFolder:
             log.debug("Cannot put %s back: %s", job.claim.source, exc)
             returned = False
         self.in_flight.discard(job.claim.id)
-        if not returned:
+        if returned:
+            log.info("%s put back into the inbox.", job.claim.source)
+        else:
             log.info("%s stays claimed; it is taken up again at the next start.", job.claim.source)
 
     def _shown(self, path: Path) -> Path:
