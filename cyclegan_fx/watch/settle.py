@@ -87,8 +87,12 @@ def signature(path: Path) -> Signature | None:
 
 
 def _openable(path: Path) -> bool:
+    """False while a writer holds the file so that it cannot be opened (SMB share modes); a file this user
+    may not read counts as openable, to fail with that reason instead of waiting for ever."""
     try:
         with open(path, "rb"):
             return True
+    except PermissionError:
+        return True
     except OSError:
         return False
