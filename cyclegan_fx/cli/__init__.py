@@ -17,6 +17,7 @@ COMMANDS = {
     "models": ("cyclegan_fx.cli.models", "models"),
     "train": ("cyclegan_fx.cli.train", "train"),
     "video": ("cyclegan_fx.cli.video", "video"),
+    "watch": ("cyclegan_fx.cli.watch", "watch"),
 }
 
 

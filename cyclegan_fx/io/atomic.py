@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,11 +17,21 @@ def temporary_sibling(path: Path) -> Path:
     return path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
 
 
+def leftover_temporaries(path: Path) -> list[Path]:
+    """Temporary siblings of ``path`` that an interrupted writer left behind."""
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.[0-9a-f]{{8}}\.part")
+    try:
+        return [p for p in path.parent.iterdir() if pattern.fullmatch(p.name)]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike[str], overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary path; on success rename it to ``path``, on failure remove it.
 
-    Readers of ``path`` never see a partial file, and an existing file is only
+    Readers of ``path`` never see a partial file (the data is flushed to disk before
+    the rename, so not after a power cut either), and an existing file is only
     replaced when ``overwrite`` is true.
     """
     target = Path(path)
@@ -36,9 +47,18 @@ def atomic_output(path: str | os.PathLike[str], overwrite: bool = False) -> Iter
         yield tmp
         if not overwrite and target.exists():
             raise OutputError(f"{target} appeared while it was being written; nothing was replaced.")
+        _flush_to_disk(tmp)
         os.replace(tmp, target)
     except OSError as exc:
         raise OutputError(f"Cannot write {target}: {exc.strerror or exc}.") from exc
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def _flush_to_disk(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
