@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import logging
 import sys
 import time
@@ -58,3 +59,54 @@ class BatchProgress:
 
 
 _BAR = "{l_bar}{bar}| {n:.1f}/{total} [{elapsed}<{remaining}]{postfix}"
+
+
+class CountProgress:
+    """Progress over many items whose number is known only later: a bar with rate and ETA on a terminal,
+    a status line every ``every`` seconds otherwise."""
+
+    def __init__(self, unit: str = "image", every: float = 30.0) -> None:
+        self.unit = unit
+        self.every = every
+        self.total: int | None = None  # may be set from another thread
+        self.done = 0
+        self.started = time.monotonic()
+        self.last_line = self.started
+        self.bar = None
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=None, unit=unit, dynamic_ncols=True, smoothing=0.05)
+
+    def set_total(self, total: int) -> None:
+        self.total = total
+
+    def advance(self, message: str | None = None) -> None:
+        """One item is done; ``message``, if any, is shown above the bar or logged as a warning."""
+        self.done += 1
+        if self.bar is not None:
+            if self.total is not None and self.bar.total != self.total:
+                self.bar.total = self.total
+            self.bar.update(1)
+            if message:
+                self.bar.write(message, file=sys.stderr)
+            return
+        if message:
+            log.warning("%s", message)
+        now = time.monotonic()
+        if now - self.last_line >= self.every:
+            self.last_line = now
+            log.info("%s", self.status())
+
+    def status(self) -> str:
+        """'120/4000 images, 2.41 images/s, ETA 0:26:50' (total and ETA once the total is known)."""
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        rate = self.done / elapsed
+        line = f"{self.done}{'' if self.total is None else f'/{self.total}'} {self.unit}s, {rate:.2f} {self.unit}s/s"
+        if self.total is not None and rate > 0:
+            line += f", ETA {datetime.timedelta(seconds=round(max(self.total - self.done, 0) / rate))}"
+        return line
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
