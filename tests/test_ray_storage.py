@@ -166,3 +166,37 @@ def test_help_never_imports_ray_or_pyarrow():
     out = subprocess.run([sys.executable, "-c", "import json; " + code], env=env, capture_output=True, text=True,
                          check=True).stdout
     assert json.loads(out) == []
+
+
+OUT_OF_MEMORY = """
+import json, resource, sys
+from cyclegan_fx.models import resolve_model
+from cyclegan_fx.runtime.config import RunOptions
+from cyclegan_fx.scale.model_files import pack_model
+from cyclegan_fx.scale.storage import locate
+from cyclegan_fx.scale.work import WorkerSettings, WorkItem
+from cyclegan_fx.scale.worker import Translator
+
+root = sys.argv[1]
+settings = WorkerSettings((locate(root),), locate(root + "/out"), "a2b", "cpu", "fp32", "torch",
+                          RunOptions(work_size="full"), 1)
+files = pack_model(resolve_model("vintage"), "a2b")
+worker = Translator(settings, lambda: files)
+in_use = int(open("/proc/self/statm").read().split()[0]) * resource.getpagesize()
+resource.setrlimit(resource.RLIMIT_AS, (in_use + (150 << 20), resource.RLIM_INFINITY))  # 150 MiB more, no swap
+print(json.dumps([vars(worker.translate(WorkItem(0, name))) for name in ("big.png", "small.png")]))
+"""
+
+
+def test_an_image_too_big_for_memory_fails_alone(tmp_path, photo):
+    """A real allocation failure inside the worker (an address-space limit), not a simulated one."""
+    Image.fromarray(np.full((3000, 4000, 3), 90, np.uint8)).save(tmp_path / "big.png")
+    Image.fromarray(photo[:64, :64]).save(tmp_path / "small.png")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run = subprocess.run([sys.executable, "-c", OUT_OF_MEMORY, str(tmp_path)], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    big, small = json.loads(run.stdout.splitlines()[-1])
+    assert big["status"] == "failed" and "out of memory" in big["reason"].lower(), big
+    assert small["status"] == "written"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["small.png"]

@@ -10,8 +10,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
+import socket
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from cyclegan_fx.errors import ConfigError, DeviceError
 from cyclegan_fx.scale.model_files import ModelFiles
@@ -33,7 +35,10 @@ class Placement:
 
 @contextlib.contextmanager
 def ray_runtime(address: str | None) -> Iterator[None]:
-    """Join the cluster at ``address``, or start a local runtime for this job (None); left as found."""
+    """Join the cluster at ``address``, or start a local runtime for this job (None); left as found.
+
+    When Ray is running already in this process, the caller's connection and code environment are used.
+    """
     try:
         import ray
     except ImportError:
@@ -42,8 +47,15 @@ def ray_runtime(address: str | None) -> Iterator[None]:
     if ray.is_initialized():  # the caller (a notebook, a test) manages Ray itself
         yield
         return
+    if address:
+        _check_reachable(address)
+    import cyclegan_fx
+
+    # The driver's own code travels with the job, so every node runs the same version of it; the nodes
+    # need the dependencies only.
+    code = {"py_modules": [str(Path(cyclegan_fx.__file__).parent)]}
     try:
-        ray.init(address=address or "local", include_dashboard=False, logging_level=logging.WARNING)
+        ray.init(address=address or "local", include_dashboard=False, logging_level=logging.WARNING, runtime_env=code)
     except (ConnectionError, ValueError, RuntimeError) as exc:
         where = f"the Ray cluster at {address}" if address else "a local Ray runtime"
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
@@ -52,6 +64,17 @@ def ray_runtime(address: str | None) -> Iterator[None]:
         yield
     finally:
         ray.shutdown()
+
+
+def _check_reachable(address: str) -> None:
+    """Fail at once on a HOST:PORT where nothing listens (Ray itself would retry for minutes)."""
+    host, _, port = address.rpartition(":")
+    if "://" in address or not host or not port.isdigit():
+        return  # "auto" and ray:// client addresses are Ray's to resolve
+    try:
+        socket.create_connection((host, int(port)), timeout=10).close()
+    except OSError as exc:
+        raise ConfigError(f"Nothing answers at {address} ({exc.strerror or exc}); is 'ray start --head' running there?") from None
 
 
 def plan_placement(device: str, actors: int | None, threads: int | None) -> Placement:
@@ -128,14 +151,19 @@ def start_workers(placement: Placement, settings: WorkerSettings, model: ModelFi
 
     name = f"cyclegan-fx-model-{secrets.token_hex(6)}"
     shelf = ray.remote(ModelShelf).options(name=name, num_cpus=0).remote()
-    ray.get(shelf.put.remote([ray.put(model)]))
     remote = ray.remote(Translator).options(
         num_cpus=placement.cpus, num_gpus=placement.gpus, max_restarts=-1, max_task_retries=TASK_RETRIES,
         max_concurrency=CONCURRENCY,
     )
-    workers = Workers([remote.remote(settings, ShelvedModel(name)) for _ in range(placement.actors)], shelf)
+    workers = Workers([], shelf)
     try:
+        ray.get(shelf.put.remote([ray.put(model)]))
+        workers.actors = [remote.remote(settings, ShelvedModel(name)) for _ in range(placement.actors)]
         problem = next((p for p in ray.get([a.ready.remote() for a in workers.actors]) if p is not None), None)
+    except Exception as exc:
+        workers.stop()
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        raise ConfigError(f"The Ray workers could not start: {lines[-1] if lines else type(exc).__name__}.") from exc
     except BaseException:
         workers.stop()
         raise

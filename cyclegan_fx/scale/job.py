@@ -16,6 +16,7 @@ from pathlib import Path
 
 from cyclegan_fx.errors import ConfigError, OutputError
 from cyclegan_fx.runtime.config import RunOptions
+from cyclegan_fx.scale.cluster import Placement, feed, plan_placement, ray_runtime, start_workers
 from cyclegan_fx.scale.report import FailureReport, Summary
 from cyclegan_fx.scale.storage import Location, locate, prepare_destination, walk
 from cyclegan_fx.scale.work import Outcome, WorkerSettings, WorkItem
@@ -65,7 +66,6 @@ def run_job(
 ) -> Summary:
     """Run ``job`` to the end; ``on_total`` gets the number of inputs once a background count knows it."""
     from cyclegan_fx.models import resolve_model
-    from cyclegan_fx.scale.cluster import feed, plan_placement, ray_runtime, start_workers
     from cyclegan_fx.scale.model_files import pack_model
 
     sources = _resolve_sources(job.sources)
@@ -88,12 +88,12 @@ def run_job(
             record(problem)
         with ray_runtime(job.address):
             placement = plan_placement(job.device, job.actors, job.threads)
-            settings = WorkerSettings(tuple(sources.folders), destination, job.direction,
-                                      _worker_device(job.device, placement.gpus), job.precision, job.backend,
-                                      job.options, None if placement.gpus else int(placement.cpus))
+            settings = _worker_settings(job, sources, destination, placement)
             log.info("Starting %d worker(s) with %g CPU(s)%s each...", placement.actors, placement.cpus,
                      " and a GPU" if placement.gpus else "")
+            started = time.monotonic()
             workers = start_workers(placement, settings, files)
+            log.info("Workers ready in %.1f s.", time.monotonic() - started)
             started = time.monotonic()
             try:
                 _count_in_background(sources, job.recursive, on_total)
@@ -158,8 +158,9 @@ def _count_in_background(sources: _Sources, recursive: bool, on_total: Callable[
     threading.Thread(target=count, name="count-inputs", daemon=True).start()
 
 
-def _worker_device(device: str, gpus: float) -> str:
-    """``auto`` made explicit: a CPU worker on a GPU node must not take a GPU Ray did not give it."""
-    if device != "auto":
-        return device
-    return "cuda" if gpus else "cpu"
+def _worker_settings(job: BatchJob, sources: _Sources, destination: Location, placement: Placement) -> WorkerSettings:
+    # ``auto`` made explicit: a CPU worker on a GPU node must not take a GPU that Ray did not give it.
+    device = job.device if job.device != "auto" else "cuda" if placement.gpus else "cpu"
+    threads = None if placement.gpus else int(placement.cpus)
+    return WorkerSettings(tuple(sources.folders), destination, job.direction, device, job.precision, job.backend,
+                          job.options, threads)

@@ -85,8 +85,8 @@ class Location:
 
 def locate(text: str) -> Location:
     """A Location for a local path or a URI that pyarrow knows (s3://, gs://, hdfs://, file://)."""
-    if not _URI.match(text):
-        return Location(text, os.path.expanduser(text))
+    if not _URI.match(text):  # absolute: workers do not share the driver's working directory
+        return Location(text, os.path.abspath(os.path.expanduser(text)))
     try:
         from pyarrow.fs import FileSystem
     except ImportError:
