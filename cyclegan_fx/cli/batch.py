@@ -18,8 +18,8 @@ log = logging.getLogger("cyclegan_fx")
               help="Destination folder, or a URI of one (s3://bucket/prefix, gs://..., file:///...).")
 @click.option("--recursive", is_flag=True, help="Include images in subfolders of folder sources.")
 @click.option("--address", default=None,
-              help="Ray cluster to join: 'auto' (the one 'ray start' made on this machine), HOST:6379, or "
-                   "ray://HOST:10001. Default: a Ray runtime started on this machine for this job.")
+              help="Ray cluster to join: 'auto' (the one 'ray start' made on this machine) or HOST:6379. "
+                   "Default: a Ray runtime started on this machine for this job.")
 @click.option("--actors", type=click.IntRange(min=1), default=None,
               help="Workers, each holding the model once. Default: one per GPU of the cluster, else one per "
                    "--threads CPUs.")

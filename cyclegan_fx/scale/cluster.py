@@ -174,7 +174,7 @@ def start_workers(placement: Placement, settings: WorkerSettings, model: ModelFi
 
 
 def feed(workers: Workers, settings: WorkerSettings, items: Iterable[WorkItem]) -> Iterator[Outcome]:
-    """Translate ``items`` on ``actors``, yielding each outcome as it arrives (in no particular order)."""
+    """Translate ``items`` on the workers, yielding each outcome as it arrives (in no particular order)."""
     import ray
     from ray.exceptions import RayError
 
