@@ -33,16 +33,21 @@ class Placement:
     gpus: float  # per actor
 
 
+def require_ray() -> None:
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise ConfigError("Batch jobs need Ray: pip install 'cyclegan-fx[ray]'.") from None
+
+
 @contextlib.contextmanager
 def ray_runtime(address: str | None) -> Iterator[None]:
     """Join the cluster at ``address``, or start a local runtime for this job (None); left as found.
 
     When Ray is running already in this process, the caller's connection and code environment are used.
     """
-    try:
-        import ray
-    except ImportError:
-        raise ConfigError("Batch jobs need Ray: pip install 'cyclegan-fx[ray]'.") from None
+    require_ray()
+    import ray
 
     if ray.is_initialized():  # the caller (a notebook, a test) manages Ray itself
         yield
