@@ -13,6 +13,7 @@ from cyclegan_fx.errors import CycleganFxError
 
 COMMANDS = {
     "apply": ("cyclegan_fx.cli.apply", "apply"),
+    "batch": ("cyclegan_fx.cli.batch", "batch"),
     "export": ("cyclegan_fx.cli.export", "export"),
     "models": ("cyclegan_fx.cli.models", "models"),
     "train": ("cyclegan_fx.cli.train", "train"),
@@ -52,7 +53,7 @@ def cli(verbose: int, quiet: bool) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr, force=True)
     if verbose < 2:
-        for noisy in ("PIL", "matplotlib", "torch", "onnx_ir", "onnxscript"):
+        for noisy in ("PIL", "matplotlib", "torch", "onnx_ir", "onnxscript", "ray"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

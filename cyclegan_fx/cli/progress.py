@@ -60,45 +60,74 @@ class BatchProgress:
 _BAR = "{l_bar}{bar}| {n:.1f}/{total} [{elapsed}<{remaining}]{postfix}"
 
 
-class FrameProgress:
-    """Frames done of a video job: a bar with frames per second and ETA, or a log line every 10 s."""
+class CountProgress:
+    """Items done of a long job whose total may be known only later: a bar with rate and ETA on a terminal,
+    a status line every ``every`` seconds otherwise. Items already done when the job started (resumed work)
+    are shown but do not count towards the rate."""
 
-    def __init__(self, label: str) -> None:
-        self.label = label
-        self.started = time.monotonic()
-        self.first_done: int | None = None  # frames already done when this run started (resumed work)
-        self.last_logged = 0.0
+    def __init__(self, unit: str = "image", label: str = "", every: float = 30.0) -> None:
+        self.unit, self.label, self.every = unit, label, every
+        self.total: int | None = None  # may be set from another thread
+        self.done = 0
+        self.first: int | None = None  # items done when this run started
+        self.started = self.last_line = time.monotonic()
         self.bar = None
         if sys.stderr.isatty():
             from tqdm import tqdm
 
-            self.bar = tqdm(unit="frame", dynamic_ncols=True, desc=label)
+            self.bar = tqdm(unit=unit, desc=label or None, dynamic_ncols=True, smoothing=0.05)
 
-    def __call__(self, done: int, total: int | None) -> None:
-        if self.first_done is None:
-            self.first_done = done
-            self.started = time.monotonic()
-            if self.bar is not None:
-                self.bar.n = self.bar.initial = done  # resumed work does not count towards the rate
-        if self.bar is not None:
-            self.bar.total = total
-            self.bar.update(done - self.bar.n)
-            return
-        now = time.monotonic()
-        if now - self.last_logged >= 10 or (total is not None and done == total):
-            self.last_logged = now
-            log.info("  %s", self.describe(done, total, now - self.started))
+    def set_total(self, total: int | None) -> None:
+        self.total = total
 
-    def describe(self, done: int, total: int | None, elapsed: float) -> str:
-        fps = (done - (self.first_done or 0)) / elapsed if elapsed > 0 else 0.0
-        text = f"{self.label}: {done}/{total if total else '?'} frames, {fps:.2f} fps"
-        if total and fps > 0 and done < total:
-            text += f", ETA {_duration((total - done) / fps)}"
-        return text
+    def update(self, done: int, total: int | None) -> None:
+        """``done`` of ``total`` items (None: not known yet); the first call gives the resumed count."""
+        self.total = total
+        self._begin(done)
+        self.done = done
+        self._show(None)
+
+    def advance(self, message: str | None = None) -> None:
+        """One item is done; ``message``, if any, is shown above the bar or logged as a warning."""
+        self._begin(0)
+        self.done += 1
+        self._show(message)
+
+    def status(self) -> str:
+        """'clip.mp4: 120/4000 frames, 2.41 frames/s, ETA 26:50' (total and ETA once the total is known)."""
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        rate = (self.done - (self.first or 0)) / elapsed
+        line = f"{self.label + ': ' if self.label else ''}{self.done}{'' if self.total is None else f'/{self.total}'} "
+        line += f"{self.unit}s, {rate:.2f} {self.unit}s/s"
+        if self.total is not None and rate > 0 and self.done < self.total:
+            line += f", ETA {_duration((self.total - self.done) / rate)}"
+        return line
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+    def _begin(self, done: int) -> None:
+        if self.first is None:
+            self.first = done
+            self.started = time.monotonic()
+            if self.bar is not None:
+                self.bar.n = self.bar.initial = done
+
+    def _show(self, message: str | None) -> None:
+        if self.bar is not None:
+            if self.bar.total != self.total:
+                self.bar.total = self.total
+            self.bar.update(self.done - self.bar.n)
+            if message:
+                self.bar.write(message, file=sys.stderr)
+            return
+        if message:
+            log.warning("%s", message)
+        now = time.monotonic()
+        if now - self.last_line >= self.every or self.done == self.total:
+            self.last_line = now
+            log.info("  %s", self.status())
 
 
 def _duration(seconds: float) -> str:

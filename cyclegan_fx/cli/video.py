@@ -64,7 +64,7 @@ class TimeType(click.ParamType):
 def video(source, output, model, direction, device, precision, backend, options, temporal, smoothing, cut_threshold,
           codec, crf, preset, pix_fmt, start, end, segment_frames, frame_batch, resume, overwrite) -> None:
     """Translate every frame of a video INPUT (or a folder or glob of numbered image frames)."""
-    from cyclegan_fx.cli.progress import FrameProgress
+    from cyclegan_fx.cli.progress import CountProgress
     from cyclegan_fx.models import resolve_model
     from cyclegan_fx.runtime.factory import open_runner
     from cyclegan_fx.video import EncodeSettings, ModelRef, translate
@@ -82,10 +82,10 @@ def video(source, output, model, direction, device, precision, backend, options,
     resolved = resolve_model(model)
     runner = open_runner(resolved, direction, device, precision, backend)
     identity = f"{resolved.path.resolve()}:{direction}:{runner.backend.name}:{runner.backend.dtype}"
-    progress = FrameProgress(Path(source).name)
+    progress = CountProgress("frame", Path(source).name, every=10)
     try:
         report = translate(source, runner, options, video_options, ModelRef(resolved.name, direction, identity),
-                           output, progress)
+                           output, progress.update)
     finally:
         progress.close()
     log.info("Wrote %d frames to %s.", report.frames, report.output)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import glob
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from cyclegan_fx.io.image_format import SUPPORTED_SUFFIXES
 
@@ -36,7 +36,7 @@ def _expand(arg: str, recursive: bool) -> list[InputFile]:
         return [
             InputFile(p, p.relative_to(path))
             for p in sorted(path.glob(pattern))
-            if p.is_file() and _is_image_name(p)
+            if p.is_file() and is_image_name(p)
         ]
     if path.is_file():
         return [InputFile(path, Path(path.name))]
@@ -45,7 +45,8 @@ def _expand(arg: str, recursive: bool) -> list[InputFile]:
     return []
 
 
-def _is_image_name(path: Path) -> bool:
+def is_image_name(path: PurePath) -> bool:
+    """A name with an image suffix, not hidden (temporary files of atomic writes are hidden)."""
     return path.suffix.lower() in SUPPORTED_SUFFIXES and not path.name.startswith(".")
 
 

@@ -1,0 +1,224 @@
+"""Ray: start or join a runtime, start one Translator actor per GPU or per group of CPU threads, and feed them.
+
+Work is handed out a few items per actor at a time, so the driver's memory does not grow with the number
+of files. Lost workers are Ray's business: actors restart (loading the model again) and the task they were
+running is retried; only an input that kills its worker on every attempt ends up as a failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+import socket
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from cyclegan_fx.errors import ConfigError, DeviceError
+from cyclegan_fx.scale.model_files import ModelFiles
+from cyclegan_fx.scale.work import Outcome, WorkerSettings, WorkItem, locations
+
+log = logging.getLogger("cyclegan_fx")
+
+TASK_RETRIES = 2  # attempts after the first when a worker dies while translating a file
+CONCURRENCY = 2  # calls an actor runs at once: one in the runner while the other reads or writes
+QUEUED = 1  # calls waiting in each actor's queue, so it never idles between files
+
+
+@dataclass(frozen=True)
+class Placement:
+    actors: int
+    cpus: float  # per actor
+    gpus: float  # per actor
+
+
+def require_ray() -> None:
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise ConfigError("Batch jobs need Ray: pip install 'cyclegan-fx[ray]'.") from None
+
+
+@contextlib.contextmanager
+def ray_runtime(address: str | None) -> Iterator[None]:
+    """Join the cluster at ``address``, or start a local runtime for this job (None); left as found.
+
+    When Ray is running already in this process, the caller's connection and code environment are used.
+    """
+    require_ray()
+    import ray
+
+    if ray.is_initialized():  # the caller (a notebook, a test) manages Ray itself
+        yield
+        return
+    if address:
+        _check_reachable(address)
+    import cyclegan_fx
+
+    # The driver's own code travels with the job, so every node runs the same version of it; the nodes
+    # need the dependencies only.
+    code = {"py_modules": [str(Path(cyclegan_fx.__file__).parent)]}
+    try:
+        ray.init(address=address or "local", include_dashboard=False, logging_level=logging.WARNING, runtime_env=code)
+    except (ConnectionError, ValueError, RuntimeError) as exc:
+        where = f"the Ray cluster at {address}" if address else "a local Ray runtime"
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
+        raise ConfigError(f"Cannot start or join {where}: {first}.") from exc
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def _check_reachable(address: str) -> None:
+    """Fail at once on a HOST:PORT where nothing listens (Ray itself would retry for minutes)."""
+    host, _, port = address.rpartition(":")
+    if "://" in address or not host or not port.isdigit():
+        return  # "auto" and ray:// client addresses are Ray's to resolve
+    try:
+        socket.create_connection((host, int(port)), timeout=10).close()
+    except OSError as exc:
+        raise ConfigError(f"Nothing answers at {address} ({exc.strerror or exc}); is 'ray start --head' running there?") from None
+
+
+def plan_placement(device: str, actors: int | None, threads: int | None) -> Placement:
+    """One actor per GPU when the cluster has GPUs (or --device cuda), else one per ``threads`` CPUs."""
+    import ray
+
+    resources = ray.cluster_resources()
+    cpus, gpus = resources.get("CPU", 0.0), int(resources.get("GPU", 0))
+    if device.startswith("cuda") or (device == "auto" and gpus):
+        if not gpus:
+            raise DeviceError("--device cuda was asked for but the Ray cluster has no GPU; use --device cpu.")
+        return _checked(Placement(actors or gpus, threads or 1, 1), cpus, gpus)
+    threads = threads or max(1, min(4, int(cpus)))
+    return _checked(Placement(actors or max(1, int(cpus // threads)), threads, 0), cpus, gpus)
+
+
+def _checked(placement: Placement, cpus: float, gpus: int) -> Placement:
+    """Refuse more actors than the cluster holds: the extra ones would wait forever with their share of work."""
+    if placement.gpus and placement.actors > gpus:
+        raise ConfigError(f"The Ray cluster has {gpus} GPU(s); it cannot hold {placement.actors} GPU workers.")
+    if placement.actors * placement.cpus > cpus:
+        raise ConfigError(
+            f"The Ray cluster has {cpus:g} CPUs; {placement.actors} workers of {placement.cpus:g} thread(s) do not fit "
+            "(lower --actors or --threads)."
+        )
+    return placement
+
+
+class ModelShelf:
+    """Holds the reference to the model's files for the whole job, so that a worker restarted later, on any
+    node, can fetch them. (A reference passed to the workers' constructors would also work, but Ray cannot
+    always restore such an argument for a restart: ray-project/ray#53727.)"""
+
+    def __init__(self) -> None:
+        self.refs: list = []
+
+    def put(self, refs: list) -> None:
+        self.refs = refs
+
+    def get(self) -> list:
+        return self.refs
+
+
+@dataclass(frozen=True)
+class ShelvedModel:
+    """What a worker calls to get the model: a fetch from the job's shelf."""
+
+    shelf: str
+
+    def __call__(self) -> ModelFiles:
+        import ray
+
+        refs = ray.get(ray.get_actor(self.shelf).get.remote())
+        return ray.get(refs[0])
+
+
+@dataclass
+class Workers:
+    actors: list
+    shelf: object
+
+    def stop(self) -> None:
+        import ray
+
+        for actor in [*self.actors, self.shelf]:
+            ray.kill(actor)
+
+
+def start_workers(placement: Placement, settings: WorkerSettings, model: ModelFiles) -> Workers:
+    """Actors with the model loaded; the first worker's setup error (bad device, damaged model) is raised here."""
+    import ray
+
+    from cyclegan_fx.scale.worker import Translator
+
+    name = f"cyclegan-fx-model-{secrets.token_hex(6)}"
+    shelf = ray.remote(ModelShelf).options(name=name, num_cpus=0).remote()
+    remote = ray.remote(Translator).options(
+        num_cpus=placement.cpus, num_gpus=placement.gpus, max_restarts=-1, max_task_retries=TASK_RETRIES,
+        max_concurrency=CONCURRENCY,
+    )
+    workers = Workers([], shelf)
+    try:
+        ray.get(shelf.put.remote([ray.put(model)]))
+        workers.actors = [remote.remote(settings, ShelvedModel(name)) for _ in range(placement.actors)]
+        problem = next((p for p in ray.get([a.ready.remote() for a in workers.actors]) if p is not None), None)
+    except Exception as exc:
+        workers.stop()
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        raise ConfigError(f"The Ray workers could not start: {lines[-1] if lines else type(exc).__name__}.") from exc
+    except BaseException:
+        workers.stop()
+        raise
+    if problem is not None:
+        workers.stop()
+        raise problem
+    return workers
+
+
+def feed(workers: Workers, settings: WorkerSettings, items: Iterable[WorkItem]) -> Iterator[Outcome]:
+    """Translate ``items`` on the workers, yielding each outcome as it arrives (in no particular order)."""
+    import ray
+    from ray.exceptions import RayError
+
+    actors = workers.actors
+    items = iter(items)
+    pending: dict[object, tuple[WorkItem, int]] = {}
+    load = [0] * len(actors)
+    capacity = (CONCURRENCY + QUEUED) * len(actors)
+    exhausted = False
+    while True:
+        while not exhausted and len(pending) < capacity:
+            item = next(items, None)
+            if item is None:
+                exhausted = True
+                break
+            index = load.index(min(load))
+            pending[actors[index].translate.remote(item)] = (item, index)
+            load[index] += 1
+        if not pending:
+            return
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        for ref in ready:
+            item, index = pending.pop(ref)
+            load[index] -= 1
+            try:
+                yield ray.get(ref)
+            except RayError as exc:
+                yield _lost(settings, item, exc)
+
+
+def _lost(settings: WorkerSettings, item: WorkItem, exc: Exception) -> Outcome:
+    """The failure of an item whose task Ray could not complete."""
+    from ray.exceptions import OutOfMemoryError, RayTaskError
+
+    source, target = locations(settings, item)
+    log.debug("Task for %s failed: %s", source.text, exc)
+    if isinstance(exc, RayTaskError):
+        reason = f"Cannot translate {source.text}: the worker raised {type(exc.cause).__name__}."
+    else:
+        why = "the node ran out of memory" if isinstance(exc, OutOfMemoryError) else "its process or node died"
+        reason = f"Cannot translate {source.text}: the worker was lost on all {TASK_RETRIES + 1} attempts ({why})."
+    return Outcome(source.text, target.text, "failed", reason)
