@@ -47,6 +47,15 @@ def test_exact_tiles_on_cuda_match_the_cpu_reference(vintage, rgb, reference, dt
     assert psnr(runner.translate(rgb, RunOptions(tile=96, batch=4)), reference, 1.0) >= floor
 
 
+def test_frames_batched_on_cuda_equal_one_call_per_frame(vintage, photo):
+    runner = Runner(vintage, TorchBackend(vintage, CUDA, torch.float16))
+    frames = [photo[y : y + 200, x : x + 300] for y, x in ((0, 0), (100, 150), (200, 300))]
+    for options in (RunOptions(work_size="full", tile=96, batch=6), RunOptions(work_size="full", tile=0)):
+        together = runner.run_batch(frames, options)
+        for frame, out in zip(frames, together):
+            assert psnr(out, runner.run(frame, options), 255.0) >= 40  # cuDNN may pick other fp16 kernels per batch
+
+
 def test_auto_on_a_gpu_is_pytorch_fp16_without_an_engine(vintage_path):
     runner = open_runner(checkpoint_model(vintage_path), "a2b", device="auto", precision="auto", backend="auto")
     assert runner.backend.device.type == "cuda" and runner.backend.dtype == torch.float16
