@@ -70,7 +70,8 @@ class CountProgress:
         self.total: int | None = None  # may be set from another thread
         self.done = 0
         self.first: int | None = None  # items done when this run started
-        self.started = self.last_line = time.monotonic()
+        self.started = time.monotonic()
+        self.last_line = 0.0  # the first report is shown at once (where a resumed job starts)
         self.bar = None
         if sys.stderr.isatty():
             from tqdm import tqdm
