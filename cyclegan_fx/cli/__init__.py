@@ -14,7 +14,9 @@ from cyclegan_fx.errors import CycleganFxError
 COMMANDS = {
     "apply": ("cyclegan_fx.cli.apply", "apply"),
     "export": ("cyclegan_fx.cli.export", "export"),
+    "gimp": ("cyclegan_fx.cli.gimp", "gimp"),
     "models": ("cyclegan_fx.cli.models", "models"),
+    "serve": ("cyclegan_fx.cli.serve", "serve"),
     "train": ("cyclegan_fx.cli.train", "train"),
 }
 
