@@ -1,8 +1,9 @@
 """Runs inside a real GIMP 3 (python-fu-eval batch mode): the cases of a job file, then a JSON report.
 
 Each case loads an image, optionally moves the layer, selects a rectangle, changes the precision or
-makes the drawable a layer group or the image indexed, runs a cyclegan-fx procedure, and dumps
-every layer's pixels (as raw bytes at the image's precision) with what GIMP says about them.
+makes the drawable a layer group or the image indexed, runs a cyclegan-fx procedure ``repeat``
+times (default once), and dumps every layer's pixels (as raw bytes at the image's precision) with
+what GIMP says about them (unless ``dump`` is false).
 The job file's path is in $CFX_GIMP_JOB. Standard library and gi only.
 """
 
@@ -64,36 +65,20 @@ def run_case(pdb, case, out_dir):
     config.set_core_object_array("drawables", [layer])
     for name, value in case.get("args", {}).items():
         config.set_property(name, value)
-    started = time.monotonic()
-    result = procedure.run(config)
-    seconds = time.monotonic() - started
+    runs = []
+    for _ in range(case.get("repeat", 1)):
+        started = time.monotonic()
+        result = procedure.run(config)
+        runs.append(time.monotonic() - started)
     error = result.index(1) if result.length() > 1 else None
-    report = {"status": result.index(0).value_nick, "error": error, "seconds": seconds,
+    report = {"status": result.index(0).value_nick, "error": error, "seconds": runs,
               "precision": image.get_precision().value_nick, "base_type": image.get_base_type().value_nick,
               "layers": []}
-    if not case.get("make"):
+    if not case.get("make") and case.get("dump", True):
         for i, each in enumerate(image.get_layers()):
             report["layers"].append(dump_layer(image, each, os.path.join(out_dir, f"{case['id']}-{i}.raw")))
-    if case.get("time_buffers"):
-        report["buffers"] = time_buffers(image, layer)
     image.delete()
     return report
-
-
-def time_buffers(image, layer):
-    """Seconds GIMP takes to hand the plug-in a layer's pixels and to take them back (shadow + merge)."""
-    fmt = layer_format(image, layer)
-    rect = Gegl.Rectangle.new(0, 0, layer.get_width(), layer.get_height())
-    started = time.monotonic()
-    data = layer.get_buffer().get(rect, 1.0, fmt, Gegl.AbyssPolicy.CLAMP)
-    read = time.monotonic() - started
-    started = time.monotonic()
-    shadow = layer.get_shadow_buffer()
-    shadow.set(rect, fmt, data)
-    shadow.flush()
-    layer.merge_shadow(True)
-    layer.update(0, 0, rect.width, rect.height)
-    return {"read": read, "write": time.monotonic() - started, "bytes": len(data)}
 
 
 def procedures(pdb):

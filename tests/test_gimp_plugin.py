@@ -218,7 +218,8 @@ def test_plugin_starts_the_service_on_demand_and_translates(tmp_path, monkeypatc
         spec = next(s for s in core.installed_procedures(home) if s.model == "vintage")
         rgb = np.ascontiguousarray(photo[:96, :128])
         pixels = core.Pixels(rgb.tobytes(), 96, 128, 3, "uint8")
-        result = core.translate(client, spec, pixels, 0.75, 64)
+        result, answer = core.translate(client, spec, pixels, 0.75, 64)
+        assert answer["shape"] == [96, 128, 3] and answer["seconds"] > 0
         expected = open_runner(ModelStore(home).get("vintage"), "a2b", "auto").run(
             rgb, RunOptions(work_size=64, strength=0.75))
         np.testing.assert_array_equal(np.frombuffer(result, np.uint8).reshape(rgb.shape), expected)

@@ -195,10 +195,10 @@ class ApiHandler(BaseHTTPRequestHandler):
         except OSError:
             return
 
-    def _send(self, status: HTTPStatus, parts: list[bytes], content_type: str) -> None:
+    def _send(self, status: HTTPStatus, parts: list[bytes | memoryview], content_type: str) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(sum(len(p) for p in parts)))
+        self.send_header("Content-Length", str(sum(memoryview(p).nbytes for p in parts)))
         self.end_headers()
         for part in parts:
             self.wfile.write(part)

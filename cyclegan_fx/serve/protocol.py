@@ -82,9 +82,9 @@ def decode_pixels(request: TranslateRequest, body: bytes | bytearray | memoryvie
     return pixels
 
 
-def encode_pixels(pixels: np.ndarray, dtype: str) -> bytes:
-    """``pixels`` as little-endian bytes of ``dtype``."""
-    return np.ascontiguousarray(pixels, dtype=DTYPES[dtype]).tobytes()
+def encode_pixels(pixels: np.ndarray, dtype: str) -> memoryview:
+    """``pixels`` as little-endian bytes of ``dtype`` (a view: no copy where the array is already so)."""
+    return memoryview(np.ascontiguousarray(pixels, dtype=DTYPES[dtype])).cast("B")
 
 
 def response_header(request: TranslateRequest, job: str, seconds: float) -> bytes:

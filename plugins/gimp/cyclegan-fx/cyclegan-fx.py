@@ -6,8 +6,10 @@ runner as ``cyclegan-fx apply``; this file needs only GIMP's Python. Install it 
 ``cyclegan-fx gimp install``.
 """
 
+import logging
 import os
 import sys
+import time
 from pathlib import Path
 
 import gi
@@ -19,6 +21,8 @@ from gi.repository import Gegl, Gimp, GLib, GObject  # noqa: E402
 PLUGIN_DIR = Path(os.path.abspath(__file__)).parent
 sys.path.insert(0, str(PLUGIN_DIR))
 import cyclegan_fx_gimp as core  # noqa: E402
+
+log = logging.getLogger("cyclegan-fx")
 
 
 class CycleganFx(Gimp.PlugIn):
@@ -96,16 +100,24 @@ def _translate_layer(image, drawables, config, spec):
     width, height = layer.get_width(), layer.get_height()
     fmt = core.pixel_format(image.get_precision().value_nick, layer.is_gray(), layer.has_alpha())
     Gimp.progress_init(f"{spec.label}: reading pixels")
-    rect = Gegl.Rectangle.new(0, 0, width, height)
+    started = time.monotonic()
+    rect = Gegl.Rectangle.new(0, 0, width, height)  # the whole layer: the statistics are the whole layer's
     data = layer.get_buffer().get(rect, 1.0, fmt.babl, Gegl.AbyssPolicy.CLAMP)
     pixels = core.Pixels(core.little_endian(data, fmt.dtype), height, width, fmt.channels, fmt.dtype)
+    read = time.monotonic()
     Gimp.progress_set_text(f"{spec.label}: waiting for the cyclegan-fx service")
     client = core.connect(core.store_home(), PLUGIN_DIR)
     Gimp.progress_set_text(spec.label)
-    result = core.translate(client, spec, pixels, config.get_property("strength"), work_size, Gimp.progress_update)
+    result, answer = core.translate(client, spec, pixels, config.get_property("strength"), work_size,
+                                    Gimp.progress_update)
+    translated = time.monotonic()
     _write(image, layer, spec.label, rect, fmt.babl, core.little_endian(result, fmt.dtype),
            config.get_property("new-layer"))
     Gimp.progress_end()
+    done = time.monotonic()
+    log.info("%s on %dx%d %s: read %.2f s, service %.2f s (runner %.2f s), write %.2f s, total %.2f s.", spec.label,
+             width, height, fmt.babl, read - started, translated - read, answer.get("seconds", 0.0), done - translated,
+             done - started)
 
 
 def _target_layer(image, drawables):
@@ -141,4 +153,5 @@ def _write(image, layer, label, rect, babl, data, new_layer):
     Gimp.displays_flush()
 
 
+logging.basicConfig(level=logging.INFO, format="cyclegan-fx: %(message)s", stream=sys.stderr)
 Gimp.main(CycleganFx.__gtype__, sys.argv)

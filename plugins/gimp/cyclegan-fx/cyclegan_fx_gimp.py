@@ -159,12 +159,17 @@ class Client:
         self.endpoint = endpoint
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
-    def call(self, method: str, path: str, body: bytes | None = None, timeout: float | None = 10.0) -> bytes:
-        request = urllib.request.Request(self.endpoint.url + path, data=body, method=method,
-                                         headers={"Authorization": f"Bearer {self.endpoint.token}"})
+    def call(self, method: str, path: str, body: list[bytes] | None = None, timeout: float | None = 10.0,
+             read: Callable | None = None):
+        """Send ``body`` (parts sent one after the other, never joined) and return what ``read`` makes of the
+        response (default: all of it); an error answer becomes a PluginError with the service's sentence."""
+        headers = {"Authorization": f"Bearer {self.endpoint.token}"}
+        if body is not None:
+            headers["Content-Length"] = str(sum(len(part) for part in body))
+        request = urllib.request.Request(self.endpoint.url + path, data=body, method=method, headers=headers)
         try:
             with self._opener.open(request, timeout=timeout) as response:
-                return response.read()
+                return read(response) if read is not None else response.read()
         except urllib.error.HTTPError as exc:
             raise PluginError(_error_sentence(exc)) from None
         except (OSError, ValueError) as exc:
@@ -258,17 +263,25 @@ class Pixels:
 
 
 def translate(client: Client, spec: ProcedureSpec, pixels: Pixels, strength: float, work_size: str | int,
-              on_progress: Callable[[float], None] | None = None) -> bytes:
-    """Send the layer's pixels, report the job's progress while it runs, and return the translated bytes."""
+              on_progress: Callable[[float], None] | None = None) -> tuple[bytes, dict]:
+    """Send the layer's pixels, report the job's progress while it runs; the translated bytes and the
+    service's answer header (with the runner's seconds)."""
     job = uuid.uuid4().hex
     header = {"model": spec.model, "direction": spec.direction, "dtype": pixels.dtype, "job": job,
               "shape": [pixels.height, pixels.width, pixels.channels], "strength": strength, "work_size": work_size}
-    body = json.dumps(header).encode() + b"\n" + pixels.data
+    body = [json.dumps(header).encode() + b"\n", pixels.data]
     outcome: dict = {}
+
+    def read(response) -> tuple[bytes, dict]:
+        answer = json.loads(response.readline(65536))
+        data = response.read(len(pixels.data))
+        if len(data) != len(pixels.data):
+            raise PluginError(f"The cyclegan-fx service sent {len(data)} bytes of pixels instead of {len(pixels.data)}.")
+        return data, answer
 
     def send() -> None:
         try:
-            outcome["body"] = client.call("POST", "/v1/translate", body, timeout=None)
+            outcome["result"] = client.call("POST", "/v1/translate", body, timeout=None, read=read)
         except BaseException as exc:  # handed to the waiting thread, which raises it
             outcome["error"] = exc
 
@@ -280,7 +293,7 @@ def translate(client: Client, spec: ProcedureSpec, pixels: Pixels, strength: flo
             on_progress(_fraction(client, job))
     if "error" in outcome:
         raise outcome["error"]
-    return _result_pixels(outcome["body"], len(pixels.data))
+    return outcome["result"]
 
 
 def _fraction(client: Client, job: str) -> float:
@@ -289,10 +302,3 @@ def _fraction(client: Client, job: str) -> float:
     except (PluginError, ValueError, TypeError):
         return 0.0  # not registered yet, or already gone: the bar just waits
 
-
-def _result_pixels(body: bytes, expected: int) -> bytes:
-    end = body.find(b"\n")
-    pixels = body[end + 1:] if end >= 0 else b""
-    if len(pixels) != expected:
-        raise PluginError(f"The cyclegan-fx service sent {len(pixels)} bytes of pixels instead of {expected}.")
-    return pixels
