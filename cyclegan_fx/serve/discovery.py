@@ -8,6 +8,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from cyclegan_fx.errors import OutputError
 from cyclegan_fx.io.atomic import atomic_output
 
 SERVE_FILE = "serve.json"
@@ -35,7 +36,10 @@ def read_endpoint(home: Path) -> Endpoint | None:
 
 def write_endpoint(home: Path, endpoint: Endpoint) -> None:
     """Record the endpoint atomically, readable by the user alone (it holds the token)."""
-    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"Cannot create the home folder {home}: {exc.strerror or exc}.") from exc
     with atomic_output(serve_file(home), overwrite=True) as tmp:
         descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w") as f:

@@ -59,7 +59,8 @@ def run_service(config: ServiceConfig, stop: threading.Event | None = None,
     finally:
         restore()
         remove_endpoint(home, endpoint)
-        server.shutdown()
+        if thread.is_alive():
+            server.shutdown()
         server.server_close()
         service.close()
         log.info("Service stopped.")
@@ -74,11 +75,16 @@ def _wait(service: Service, stop: threading.Event, idle_timeout: float) -> None:
 
 
 def _stop_on_signals(stop: threading.Event) -> Callable[[], None]:
-    """SIGTERM and SIGINT set ``stop`` (from the main thread only); returns what undoes it."""
+    """SIGTERM and SIGINT set ``stop`` (from the main thread only); returns what puts the old handlers back."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
-    return lambda: [signal.signal(s, handler) for s, handler in previous.items()]
+
+    def restore() -> None:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+    return restore
 
 
 def answers(endpoint: Endpoint, timeout: float = 2.0) -> bool:
