@@ -12,8 +12,10 @@ import os
 import re
 import shutil
 import subprocess
+import sys
+import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 SUITE = "trixie"
@@ -117,6 +119,29 @@ def _remove(folder: Path) -> None:
         subprocess.run(["rm", "-rf", "--one-file-system", str(folder)], check=True)
 
 
+def shareable_python() -> list[Path] | None:
+    """The folders this Python and its environment live in, or None when bind-mounting them into the
+    chroot would hide its own system (a Python installed under /usr)."""
+    folders = [Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve()]
+    if any(f == Path("/") or (f.is_relative_to("/usr") and not f.is_relative_to("/usr/local")) for f in folders):
+        return None
+    return folders
+
+
+def process_running(pid: int) -> bool:
+    """Whether ``pid`` is alive (a zombie waiting for its parent counts as ended)."""
+    try:
+        return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text(errors="replace")
+    except OSError:
+        return False
+
+
+def _outermost(folders: list[Path]) -> list[Path]:
+    """The folders that are not inside another of them, parents first."""
+    resolved = sorted({f.resolve() for f in folders})
+    return [f for f in resolved if not any(o != f and f.is_relative_to(o) for o in resolved)]
+
+
 def _mounts_under(folder: Path) -> list[Path]:
     inside = str(folder.resolve()) + "/"
     with open("/proc/self/mountinfo") as f:
@@ -135,24 +160,35 @@ def mounted(source: str | Path, target: Path, fstype: str | None = None) -> Iter
     try:
         yield
     finally:
-        subprocess.run(["umount", str(target)], check=False, capture_output=True)
+        for _ in range(20):  # a process that just ended may still hold it for a moment
+            if subprocess.run(["umount", str(target)], check=False, capture_output=True).returncode == 0:
+                break
+            time.sleep(0.25)
+        else:
+            subprocess.run(["umount", "-l", str(target)], check=False, capture_output=True)  # detach it now
         if not os.path.ismount(target):
             for folder in made:
                 with contextlib.suppress(OSError):
                     folder.rmdir()
 
 
-def run_gimp(root: Path, script: Path, shared: list[Path], env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
+def run_gimp(root: Path, script: Path, shared: list[Path], env: dict[str, str], timeout: float = 300,
+             before_unmount: Callable[[], None] | None = None) -> subprocess.CompletedProcess:
     """Run ``script`` in gimp-console-3.0 inside the chroot (batch mode, python-fu-eval), with each folder
-    of ``shared`` bind-mounted at its own path, so paths mean the same inside and out."""
+    of ``shared`` bind-mounted at its own path, so paths mean the same inside and out; ``before_unmount``
+    runs after GIMP, while the folders are still there (to stop what GIMP started in them)."""
     command = ["chroot", str(root), "env", "HOME=/root", "LANG=C.UTF-8", *[f"{k}={v}" for k, v in env.items()],
                GIMP, "-i", "-n", "-d", "-f", "--batch-interpreter=python-fu-eval",
                "-b", f"exec(open({str(script)!r}).read())", "--quit"]
     with _locked(root.with_name(root.name + ".lock")), contextlib.ExitStack() as stack:
         stack.enter_context(mounted("proc", root / "proc", fstype="proc"))
-        for folder in shared:
+        for folder in _outermost(shared):
             stack.enter_context(mounted(folder, root / folder.resolve().relative_to("/")))
-        return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        try:
+            return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        finally:
+            if before_unmount is not None:
+                before_unmount()
 
 
 def _run(command: list[str], what: str, env: dict | None = None) -> None:

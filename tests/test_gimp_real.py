@@ -2,8 +2,10 @@
 
 The plug-in is installed with `cyclegan-fx gimp install`, `cyclegan-fx serve` runs on this machine,
 and one GIMP batch run executes every case (see gimp_batch.py); the tests then compare what GIMP
-holds with what `cyclegan-fx apply` writes for the same pixels. Skipped, with the reason, where the
-chroot cannot be had (not root, no Debian registry).
+holds with what `cyclegan-fx apply` writes for the same pixels. A second, short run has no service
+running: the plug-in starts the recorded cyclegan-fx itself, as on a first click (this Python is
+bind-mounted into the chroot at its own path for that). Skipped, with the reason, where the chroot
+cannot be had (not root, no Debian registry).
 """
 
 from __future__ import annotations
@@ -106,6 +108,46 @@ def gimp(tmp_path_factory, photo):
         service.wait(60)
     assert not (home / "serve.json").exists()
     return {"report": json.loads((out / "report.json").read_text()), "inputs": paths, "home": home, "work": work}
+
+
+@pytest.fixture(scope="module")
+def first_click(tmp_path_factory, photo):
+    """GIMP with no service running: the plug-in starts `cyclegan-fx serve` (inside the chroot)."""
+    reason = gimp_chroot.unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    python = gimp_chroot.shareable_python()
+    if python is None:
+        pytest.skip(f"this Python ({sys.base_prefix}) is installed under /usr and cannot be shared with the chroot")
+    root = gimp_chroot.ensure_rootfs()
+    work = tmp_path_factory.mktemp("gimp-first-click")
+    home = work / "home"
+    ModelStore(home).names()
+    cli(home, "gimp", "install", "--gimp-dir", work / "gimp3")
+    image = work / "rgb.png"
+    Image.fromarray(photo[40:136, 200:328]).save(image)
+    case = {"id": "first", "input": str(image), "procedure": "cyclegan-fx-vintage-a2b", "args": {"work-size": "64"}}
+    (work / "job.json").write_text(json.dumps({"out_dir": str(work), "cases": [case]}))
+    shutil.copy(Path(__file__).with_name("gimp_batch.py"), work / "gimp_batch.py")
+    env = {"GIMP3_DIRECTORY": str(work / "gimp3"), "CYCLEGAN_FX_HOME": str(home), "CFX_GIMP_JOB": str(work / "job.json")}
+    started = []
+    done = gimp_chroot.run_gimp(root, work / "gimp_batch.py", [work, ROOT, *python], env, timeout=600,
+                                before_unmount=lambda: started.append(stop_started_service(home)))
+    assert done.returncode == 0 and (work / "report.json").is_file(), done.stdout[-3000:] + done.stderr[-3000:]
+    return {"report": json.loads((work / "report.json").read_text())["cases"]["first"], "image": image,
+            "home": home, "work": work, "service": started[0]}
+
+
+def stop_started_service(home: Path):
+    """Stop the service the plug-in started (it runs inside the chroot); its endpoint, or None."""
+    endpoint = read_endpoint(home)
+    if endpoint is None:
+        return None
+    os.kill(endpoint.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 60
+    while gimp_chroot.process_running(endpoint.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return endpoint
 
 
 def _wait_for_service(home: Path, process: subprocess.Popen) -> None:
@@ -240,3 +282,14 @@ def test_refusals_are_one_readable_message(gimp, name, message):
     result = gimp["report"]["cases"][name]
     assert result["status"] == "execution-error" and message in result["error"]
     assert "Traceback" not in result["error"] and "\n" not in result["error"]
+
+
+def test_first_click_starts_the_recorded_service(first_click):
+    result = first_click["report"]
+    assert result["status"] == "success", result["error"]
+    endpoint = first_click["service"]
+    assert endpoint is not None and endpoint.pid != os.getpid()
+    assert "Serving at" in (first_click["home"] / "serve.log").read_text()
+    assert not (first_click["home"] / "serve.json").exists()  # stopped cleanly
+    expected = applied(first_click, first_click["image"], "--work-size", "64")
+    close(layer_pixels(result["layers"][0]), expected, 1)

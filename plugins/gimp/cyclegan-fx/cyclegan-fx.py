@@ -107,6 +107,7 @@ def _translate_layer(image, drawables, config, spec):
     read = time.monotonic()
     Gimp.progress_set_text(f"{spec.label}: waiting for the cyclegan-fx service")
     client = core.connect(core.store_home(), PLUGIN_DIR)
+    connected = time.monotonic()
     Gimp.progress_set_text(spec.label)
     result, answer = core.translate(client, spec, pixels, config.get_property("strength"), work_size,
                                     Gimp.progress_update)
@@ -115,9 +116,9 @@ def _translate_layer(image, drawables, config, spec):
            config.get_property("new-layer"))
     Gimp.progress_end()
     done = time.monotonic()
-    log.info("%s on %dx%d %s: read %.2f s, service %.2f s (runner %.2f s), write %.2f s, total %.2f s.", spec.label,
-             width, height, fmt.babl, read - started, translated - read, answer.get("seconds", 0.0), done - translated,
-             done - started)
+    log.info("%s on %dx%d %s: read %.2f s, connect %.2f s, service %.2f s (runner %.2f s), write %.2f s, "
+             "total %.2f s.", spec.label, width, height, fmt.babl, read - started, connected - read,
+             translated - connected, answer.get("seconds", 0.0), done - translated, done - started)
 
 
 def _target_layer(image, drawables):
