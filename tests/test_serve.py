@@ -364,6 +364,20 @@ def test_cancel_stops_a_running_job(slow_service, photo):
     assert slow_service.translate(np.ascontiguousarray(photo[:64, :64]))[0] == 200  # and it goes on serving
 
 
+def test_a_job_whose_client_went_away_is_cancelled(slow_service, photo):
+    """GIMP's cancel ends the plug-in: the service stops working on a result nobody will read."""
+    pixels = np.ascontiguousarray(photo[:256, :256])
+    header = {"model": "vintage", "shape": [256, 256, 3], "dtype": "uint8", "work_size": "full", "job": "orphan"}
+    body = json.dumps(header).encode() + b"\n" + pixels.tobytes()
+    host, port = slow_service.endpoint.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=60) as s:
+        s.sendall(f"POST /v1/translate HTTP/1.1\r\nAuthorization: Bearer {slow_service.endpoint.token}\r\n"
+                  f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        wait_for_state(slow_service, "orphan", ("running",))
+    final = wait_for_state(slow_service, "orphan", ("cancelled", "done"))
+    assert final["state"] == "cancelled" and final["tiles_done"] < final["tiles_total"]
+
+
 def test_a_job_id_in_use_is_refused(slow_service, photo):
     pixels = np.ascontiguousarray(photo[:256, :256])
     results: dict = {}

@@ -15,6 +15,8 @@ import hmac
 import json
 import logging
 import re
+import select
+import socket
 from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
@@ -150,9 +152,17 @@ class ApiHandler(BaseHTTPRequestHandler):
         body = self.rfile.read(request.nbytes)
         self._consumed += len(body)
         pixels = decode_pixels(request, body)
-        result, job = self.service.translate(request, pixels)
+        result, job = self.service.translate(request, pixels, self._client_gone)
         header = response_header(request, job.id, job.finished - job.started)
         self._send(HTTPStatus.OK, [header, encode_pixels(result, request.dtype)], "application/octet-stream")
+
+    def _client_gone(self) -> bool:
+        """Whether the client closed its connection while its job waits or runs."""
+        readable, _, _ = select.select([self.connection], [], [], 0)
+        try:
+            return bool(readable) and not self.connection.recv(1, socket.MSG_PEEK)
+        except OSError:
+            return True
 
     def _content_length(self) -> int:
         value = self.headers.get("Content-Length")

@@ -6,8 +6,8 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
 import numpy as np
@@ -21,6 +21,7 @@ from cyclegan_fx.serve.jobs import Job, JobBook
 from cyclegan_fx.serve.protocol import TranslateRequest
 
 log = logging.getLogger("cyclegan_fx")
+_WATCH_CLIENT = 0.5  # seconds between checks that the client of a job is still there
 
 
 class Service:
@@ -39,10 +40,19 @@ class Service:
         self._requests = 0  # being handled now
         self._activity_lock = threading.Lock()
 
-    def translate(self, request: TranslateRequest, pixels: np.ndarray) -> tuple[np.ndarray, Job]:
-        """Queue a translation and wait for it; raises the job's error (JobCancelled when cancelled)."""
+    def translate(self, request: TranslateRequest, pixels: np.ndarray,
+                  client_gone: Callable[[], bool] = lambda: False) -> tuple[np.ndarray, Job]:
+        """Queue a translation and wait for it; raises the job's error (JobCancelled when cancelled).
+
+        The job is cancelled when ``client_gone`` says the client stopped waiting (GIMP's cancel ends
+        the plug-in), so nobody's CPU goes to a result that nobody reads.
+        """
         job = self.jobs.open(request.model, request.direction, request.job)
-        return self._queue.submit(self._run, job, request, pixels).result(), job
+        future = self._queue.submit(self._run, job, request, pixels)
+        while not wait([future], timeout=_WATCH_CLIENT).done:
+            if client_gone():
+                job.cancel_requested.set()
+        return future.result(), job
 
     def _run(self, job: Job, request: TranslateRequest, pixels: np.ndarray) -> np.ndarray:
         try:

@@ -32,10 +32,6 @@ class PluginError(Exception):
     """Shown to the user as it is: one readable sentence."""
 
 
-class ServiceUnreachable(PluginError):
-    """No service answers where serve.json says."""
-
-
 @dataclass(frozen=True)
 class ProcedureSpec:
     name: str  # the PDB procedure name
@@ -173,7 +169,7 @@ class Client:
         except urllib.error.HTTPError as exc:
             raise PluginError(_error_sentence(exc)) from None
         except (OSError, ValueError) as exc:
-            raise ServiceUnreachable(f"The cyclegan-fx service at {self.endpoint.url} does not answer ({exc}).") from None
+            raise PluginError(f"The cyclegan-fx service at {self.endpoint.url} does not answer ({exc}).") from None
 
     def json(self, method: str, path: str) -> dict:
         return json.loads(self.call(method, path))
