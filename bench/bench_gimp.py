@@ -7,7 +7,7 @@ Drives a real GIMP 3 headless in the Debian 13 chroot of the test tier (built on
 the test cache; needs root) with the plug-in installed by `cyclegan-fx gimp install` and no
 service running: the first click starts `cyclegan-fx serve` as a user's first click does (this
 Python is bind-mounted into the chroot at its own path), later clicks on the same image find it
-warm. The plug-in logs, for each click, the seconds GIMP took to hand it the layer (read), to
+warm (clicked --pause seconds apart). The plug-in logs, for each click, the seconds GIMP took to hand it the layer (read), to
 find or start the service (connect), the service's round trip and the runner's share of it, and
 writing the result back through the shadow buffer (write). `Runner.run` alone on the same
 pixels, in this process, is the reference the overhead is measured against.
@@ -44,6 +44,9 @@ def main() -> None:
     parser.add_argument("--size", default="6000x4000", help="WIDTHxHEIGHT of the photo (default 24 MP)")
     parser.add_argument("--work-size", default="model", help="the procedure's work-size argument")
     parser.add_argument("--repeat", type=int, default=3, help="clicks on the same image (the first starts the service)")
+    parser.add_argument("--pause", type=float, default=3.0,
+                        help="seconds between clicks, as a user pauses (back to back, the previous plug-in "
+                             "process is still being torn down when the next click starts)")
     args = parser.parse_args()
     reason = gimp_chroot.unavailable_reason()
     python = gimp_chroot.shareable_python()
@@ -70,7 +73,7 @@ def main() -> None:
 def run_gimp(root: Path, work: Path, home: Path, image: Path, args, python: list[Path]) -> list[dict]:
     """Each click's timings as the plug-in logged them, with GIMP's own click-to-result seconds."""
     case = {"id": "photo", "input": str(image), "procedure": "cyclegan-fx-vintage-a2b", "repeat": args.repeat,
-            "args": {"work-size": args.work_size}, "dump": False}
+            "pause": args.pause, "args": {"work-size": args.work_size}, "dump": False}
     (work / "job.json").write_text(json.dumps({"out_dir": str(work), "cases": [case]}))
     shutil.copy(ROOT / "tests" / "gimp_batch.py", work / "gimp_batch.py")
     env = {"GIMP3_DIRECTORY": str(work / "gimp3"), "CYCLEGAN_FX_HOME": str(home), "CFX_GIMP_JOB": str(work / "job.json")}

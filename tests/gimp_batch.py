@@ -2,7 +2,7 @@
 
 Each case loads an image, optionally moves the layer, selects a rectangle, changes the precision or
 makes the drawable a layer group or the image indexed, runs a cyclegan-fx procedure ``repeat``
-times (default once), and dumps every layer's pixels (as raw bytes at the image's precision) with
+times (default once, ``pause`` seconds apart), and dumps every layer's pixels (as raw bytes at the image's precision) with
 what GIMP says about them (unless ``dump`` is false).
 The job file's path is in $CFX_GIMP_JOB. Standard library and gi only.
 """
@@ -66,7 +66,8 @@ def run_case(pdb, case, out_dir):
     for name, value in case.get("args", {}).items():
         config.set_property(name, value)
     runs = []
-    for _ in range(case.get("repeat", 1)):
+    for i in range(case.get("repeat", 1)):
+        time.sleep(case.get("pause", 0) if i else 0)  # a user's pause between clicks
         started = time.monotonic()
         result = procedure.run(config)
         runs.append(time.monotonic() - started)
