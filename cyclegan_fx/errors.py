@@ -45,3 +45,15 @@ class ConfigError(CycleganFxError):
 
 class DeviceError(CycleganFxError):
     """The requested device or precision is not available here."""
+
+
+class RequestError(CycleganFxError):
+    """A request to the local service is malformed: bad JSON, wrong fields, sizes or types."""
+
+
+class JobCancelled(CycleganFxError):
+    """A job was cancelled by whoever started it."""
+
+
+class ServiceError(CycleganFxError):
+    """The local service cannot start, or another one is running already."""

@@ -18,7 +18,7 @@ def models() -> None:
 
 @models.command("list")
 def list_models() -> None:
-    """Installed models: name, directions, menu label."""
+    """Installed models: name, directions, menu label of each direction."""
     from cyclegan_fx.models import ModelStore
 
     store = ModelStore()
@@ -28,26 +28,42 @@ def list_models() -> None:
         return
     width = max(len(m.name) for m in installed)
     for m in installed:
-        click.echo(f"{m.name:<{width}}  {','.join(m.info.directions):<7}  {m.info.label}")
+        labels = " / ".join(m.info.menu_label(d) for d in m.info.directions)
+        click.echo(f"{m.name:<{width}}  {','.join(m.info.directions):<7}  {labels}")
     log.info("(store: %s)", store.models_dir)
 
 
 @models.command("import")
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--name", required=True, help="Store name (letters, digits, '-', '_').")
-@click.option("--label", default=None, help="Menu label, e.g. 'Summer to Winter'. Default: the name.")
+@click.option("--label", default=None, help="Menu label of a2b, e.g. 'Summer to Winter'. Default: the name.")
+@click.option("--label-b2a", default=None,
+              help="Menu label of b2a. Default: the a2b label reversed ('Winter to Summer'), else 'NAME (reverse)'.")
 @click.option("--direction", type=click.Choice(["a2b", "b2a"]), default="a2b", show_default=True,
               help="Which direction this generator translates; import twice for both.")
 @click.option("--training-size", type=click.IntRange(min=16), default=None, help="Crop size it was trained at.")
 @click.option("--work-size", type=click.IntRange(min=16), default=1024, show_default=True,
               help="Recommended long side to translate at.")
-def import_model(path: Path, name: str, label, direction: str, training_size, work_size: int) -> None:
+def import_model(path: Path, name: str, label, label_b2a, direction: str, training_size, work_size: int) -> None:
     """Import a generator checkpoint (official .pth, vintagify, safetensors) as NAME."""
     from cyclegan_fx.models import ModelStore
 
-    model = ModelStore().import_checkpoint(path, name, label, direction, training_size, work_size)
+    model = ModelStore().import_checkpoint(path, name, label, direction, training_size, work_size, label_b2a=label_b2a)
     arch = model.info.directions[direction].architecture
     click.echo(f"Imported {path} as {model.name} ({direction}, {arch['name']}) into {model.path}.")
+
+
+@models.command("label")
+@click.argument("name")
+@click.argument("label")
+@click.option("--direction", type=click.Choice(["a2b", "b2a"]), default="a2b", show_default=True,
+              help="Which direction's menu label to set.")
+def label(name: str, label: str, direction: str) -> None:
+    """Set the menu label of NAME (GIMP shows it after a restart), e.g. 'Winter to Summer' --direction b2a."""
+    from cyclegan_fx.models import ModelStore
+
+    model = ModelStore().set_label(name, direction, label)
+    click.echo(f"{model.name} {direction}: {model.info.menu_label(direction)}")
 
 
 @models.command("info")

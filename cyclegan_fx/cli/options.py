@@ -40,12 +40,20 @@ class SizeType(click.ParamType):
 
 
 def model_options(command: Callable) -> Callable:
-    """--model, --direction, --device, --precision, --backend."""
+    """--model, --direction, and the device options."""
     decorators = [
         click.option("-m", "--model", default="vintage", show_default=True,
                      help="Model store name, bundle folder, or generator file (.pth/.safetensors)."),
         click.option("-d", "--direction", type=click.Choice(["a2b", "b2a"]), default="a2b", show_default=True,
                      help="Which generator of the model to apply."),
+        device_options,
+    ]
+    return functools.reduce(lambda f, d: d(f), reversed(decorators), command)
+
+
+def device_options(command: Callable) -> Callable:
+    """--device, --precision, --backend."""
+    decorators = [
         click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True),
         click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
                      help="auto: fp16 on CUDA; on a CPU bf16 where it has native bf16 (AVX-512 BF16/AMX), else fp32."),

@@ -76,10 +76,10 @@ def _export(run_dir: Path, options: dict) -> None:
     from cyclegan_fx.training.export import export_run
     from cyclegan_fx.training.run import RunFolder
 
-    extra = sorted(set(options) - {"name", "label"})
+    extra = sorted(set(options) - {"name", "label", "label_b2a"})
     if extra:
-        raise ConfigError(f"--export takes only --name and --label, not --{extra[0].replace('_', '-')}.")
-    model = export_run(RunFolder.existing(run_dir), options.get("name"), options.get("label"))
+        raise ConfigError(f"--export takes only --name, --label and --label-b2a, not --{extra[0].replace('_', '-')}.")
+    model = export_run(RunFolder.existing(run_dir), options.get("name"), options.get("label"), options.get("label_b2a"))
     click.echo(f"Exported {run_dir} as {model.name} ({', '.join(model.info.directions)}) into {model.path}.")
 
 

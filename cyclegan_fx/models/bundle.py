@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -35,11 +36,18 @@ class DirectionInfo:
 @dataclass(frozen=True)
 class ModelInfo:
     name: str
-    label: str
+    label: str  # menu label of a2b, e.g. "Summer to Winter"
     directions: dict[str, DirectionInfo]
     training_size: int | None = None
     work_size: int | None = DEFAULT_WORK_SIZE  # recommended long side; None: full resolution
     provenance: dict[str, Any] = field(default_factory=dict)
+    label_b2a: str | None = None  # menu label of b2a; None: ``label`` reversed (absent from older model.json)
+
+    def menu_label(self, direction: str) -> str:
+        """The label a menu shows for ``direction``."""
+        if direction == "b2a":
+            return self.label_b2a or reverse_label(self.label, self.name)
+        return self.label
 
     def to_json(self) -> dict[str, Any]:
         return {"format": FORMAT, "format_version": FORMAT_VERSION, **asdict(self)}
@@ -49,8 +57,23 @@ class ModelInfo:
         if data.get("format") != FORMAT or data.get("format_version") != FORMAT_VERSION:
             raise ValueError("not a cyclegan-fx model.json of a known version")
         directions = {k: DirectionInfo(**v) for k, v in data["directions"].items()}
-        fields = {k: data[k] for k in ("name", "label", "training_size", "work_size", "provenance") if k in data}
+        known = ("name", "label", "training_size", "work_size", "provenance", "label_b2a")
+        fields = {k: data[k] for k in known if k in data}
         return cls(directions=directions, **fields)
+
+
+_TO = re.compile(r"^(.+?)(\s+to\s+)(.+)$", re.IGNORECASE)
+
+
+def reverse_label(label: str, name: str) -> str:
+    """The reverse direction's label: "Summer to Winter" gives "Winter to Summer", else "NAME (reverse)".
+
+    The GIMP plug-in, which cannot import this package, applies the same rule to older model.json files.
+    """
+    found = _TO.match(label.strip())
+    if found and not _TO.match(found.group(3)):
+        return f"{found.group(3)}{found.group(2)}{found.group(1)}"
+    return f"{name} (reverse)"
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from cyclegan_fx.models.bundle import (
     read_bundle,
     remove_bundle,
     write_direction,
+    write_manifest,
 )
 from cyclegan_fx.networks import Generator, load_generator
 
@@ -77,11 +78,13 @@ class ModelStore:
         training_size: int | None = None,
         work_size: int | None = DEFAULT_WORK_SIZE,
         provenance: dict | None = None,
+        label_b2a: str | None = None,
     ) -> Model:
         """Convert a checkpoint into a bundle, or add a direction to an existing bundle."""
         generator = load_generator(path)
         origin = {"source": str(path.resolve()), "sha256": file_sha256(path), "imported": _now(), **(provenance or {})}
-        return self.add_generator(name, generator, direction, label, training_size, work_size, origin)
+        return self.add_generator(name, generator, direction, label, training_size, work_size, origin,
+                                  label_b2a=label_b2a)
 
     def add_generator(
         self,
@@ -93,9 +96,11 @@ class ModelStore:
         work_size: int | None = DEFAULT_WORK_SIZE,
         provenance: dict | None = None,
         overwrite: bool = False,
+        label_b2a: str | None = None,
     ) -> Model:
         """Store a generator as one direction of the bundle ``name``; ``provenance`` describes its origin.
 
+        ``label`` is the menu label of a2b, ``label_b2a`` that of b2a; None keeps what the bundle has.
         An existing generator of that direction is an error unless ``overwrite`` is true.
         """
         folder = self.models_dir / check_name(name)
@@ -104,8 +109,19 @@ class ModelStore:
             info = ModelInfo(name, label or name, {}, training_size, work_size)
         elif direction in info.directions and not overwrite:
             raise OutputError(f"Model {name!r} already has a {direction} generator; remove the model first.")
-        info = replace(info, label=label or info.label, provenance={**info.provenance, direction: provenance or {}})
+        info = replace(info, label=label or info.label, label_b2a=label_b2a or info.label_b2a,
+                       provenance={**info.provenance, direction: provenance or {}})
         return write_direction(folder, direction, generator, info)
+
+    def set_label(self, name: str, direction: str, label: str) -> Model:
+        """Change the menu label of one direction of an installed model."""
+        model = self.get(name)
+        if not label.strip():
+            raise ConfigError("A menu label cannot be empty.")
+        field = "label_b2a" if direction == "b2a" else "label"
+        info = replace(model.info, **{field: label.strip()})
+        write_manifest(model.path, info)
+        return replace(model, info=info)
 
     def remove(self, name: str) -> None:
         folder = self.models_dir / check_name(name)

@@ -32,6 +32,8 @@ class TrainConfig:
     b: Path | None = _opt(None, "Folder of domain B images (instead of DATA).")
     name: str = _opt("", "Run and model store name (letters, digits, '-', '_').")
     label: str | None = _opt(None, "Menu label of the exported model, e.g. 'Summer to Winter'.")
+    label_b2a: str | None = _opt(None, "Menu label of its reverse direction; default: the label reversed "
+                                       "('Winter to Summer').")
     runs_dir: Path = _opt(Path("runs"), "Folder that holds the run folders.")
     # networks
     netG: str = _opt("resnet_9blocks", "Generator architecture.", ("resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128"))
@@ -142,7 +144,7 @@ _MINIMUMS = {
 
 # Options that may differ when a run is resumed: they change how it runs, not what it learns.
 RESUMABLE = frozenset({
-    "data", "a", "b", "name", "label", "runs_dir", "max_steps", "num_workers", "device", "amp", "channels_last",
+    "data", "a", "b", "name", "label", "label_b2a", "runs_dir", "max_steps", "num_workers", "device", "amp", "channels_last",
     "compile", "checkpoint_every", "keep_checkpoints", "sample_every", "num_samples", "log_every", "tensorboard",
     "auto_export",
 })

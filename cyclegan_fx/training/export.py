@@ -32,8 +32,15 @@ def check_export_name(store: ModelStore, name: str, run: RunFolder) -> None:
         )
 
 
-def export_run(run: RunFolder, name: str | None = None, label: str | None = None, store: ModelStore | None = None) -> Model:
-    """Write the generators of the run's latest checkpoint to the store as ``name`` (default: the run's name)."""
+def export_run(
+    run: RunFolder,
+    name: str | None = None,
+    label: str | None = None,
+    label_b2a: str | None = None,
+    store: ModelStore | None = None,
+) -> Model:
+    """Write the generators of the run's latest checkpoint to the store as ``name`` (default: the run's name);
+    ``label`` and ``label_b2a`` are the menu labels of the two directions (default: the run's)."""
     path, state = load_latest(run.checkpoints)
     config = config_from_dict(state["config"], str(path))
     store = store if store is not None else ModelStore()
@@ -45,7 +52,8 @@ def export_run(run: RunFolder, name: str | None = None, label: str | None = None
     for direction, prefix in _DIRECTIONS:
         generator = _trained_generator(config, state["model"]["nets"], prefix)
         model = store.add_generator(name, generator, direction, label or config.label, config.crop_size,
-                                    state["data"]["work_size"], provenance, overwrite=True)
+                                    state["data"]["work_size"], provenance, overwrite=True,
+                                    label_b2a=label_b2a or config.label_b2a)
     log.info("Exported %s (iteration %d) to the model store as %s: %s.", run.path, provenance["step"], name, model.path)
     return model
 
