@@ -338,9 +338,14 @@ def test_jobs_run_one_at_a_time_and_report_progress(slow_service, photo):
     queued = wait_for_state(slow_service, "second", ("queued", "loading", "running", "done"))
     assert queued["state"] == "queued" or wait_for_state(slow_service, "first", ("done",))["state"] == "done"
     fractions = [running["fraction"]]
-    while (state := slow_service.json("GET", "/v1/jobs/first")[1])["state"] == "running":
+    while True:
+        # The second job's state is read first: if the first job still runs after it, they overlapped.
+        second_state = slow_service.json("GET", "/v1/jobs/second")[1]["state"]
+        state = slow_service.json("GET", "/v1/jobs/first")[1]
+        if state["state"] != "running":
+            break
         fractions.append(state["fraction"])
-        if slow_service.json("GET", "/v1/jobs/second")[1]["state"] != "queued":
+        if second_state != "queued":
             raise AssertionError("the second job started while the first was running")
         time.sleep(0.05)
     first.join(), second.join()
