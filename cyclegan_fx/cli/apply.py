@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -51,28 +50,19 @@ def _open_runner(model: str, direction: str, device: str, precision: str, backen
 
 def _targets(files, output: Path) -> list[Path]:
     """One output path per input: ``output`` itself for a single input with an image suffix."""
+    from cyclegan_fx.io.folders import writable_folder
     from cyclegan_fx.io.image_format import SUPPORTED_SUFFIXES
 
     if len(files) == 1 and output.suffix.lower() in SUPPORTED_SUFFIXES:
-        _make_folder(output.parent)
+        writable_folder(output.parent)
         return [output]
     if output.exists() and not output.is_dir():
         raise OutputError(f"{output} is a file; with several inputs the output must be a folder.")
     targets = [output / f.name for f in files]
     if len(set(targets)) != len(targets):
         raise OutputError("Two inputs would be written to the same output name; give them separate output folders.")
-    _make_folder(output)
+    writable_folder(output)
     return targets
-
-
-def _make_folder(folder: Path) -> None:
-    """Create the output folder if needed and check, before any work, that files can be written there."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"Cannot create output folder {folder}: {exc.strerror}.") from exc
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise OutputError(f"Cannot write into output folder {folder}: it is not writable.")
 
 
 def _translate_all(runner, files, targets, options, overwrite: bool) -> int:
@@ -97,13 +87,14 @@ def _translate_all(runner, files, targets, options, overwrite: bool) -> int:
 
 
 def _translate_one(runner, source: Path, target: Path, options, overwrite: bool, report) -> None:
+    from cyclegan_fx.io.folders import writable_folder
     from cyclegan_fx.io.image_read import load_image
     from cyclegan_fx.io.image_write import save_image
 
     if target.exists() and not overwrite:
         raise OutputError(f"{target} exists already; pass --overwrite to replace it.")
     if not target.parent.is_dir():
-        _make_folder(target.parent)
+        writable_folder(target.parent)
     image = load_image(source, options.max_pixels)
     result = runner.run(image.pixels, options, report)
     save_image(target, result, image.meta, overwrite=overwrite)

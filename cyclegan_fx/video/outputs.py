@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cyclegan_fx.errors import OutputError
+from cyclegan_fx.io.folders import writable_folder
 
 
 @dataclass(frozen=True)
@@ -32,10 +33,4 @@ def check_target(output: Path, overwrite: bool) -> None:
     """Refuse an existing output (without ``overwrite``) and a folder that cannot be written, before any work."""
     if output.exists() and not overwrite:
         raise OutputError(f"{output} exists already; pass --overwrite to replace it.")
-    folder = output.parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"Cannot create output folder {folder}: {exc.strerror or exc}.") from exc
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise OutputError(f"Cannot write into output folder {folder}: it is not writable.")
+    writable_folder(output.parent)

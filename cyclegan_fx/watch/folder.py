@@ -8,7 +8,8 @@ import time
 from collections import deque
 from pathlib import Path
 
-from cyclegan_fx.errors import ConfigError, CycleganFxError, OutputError
+from cyclegan_fx.errors import ConfigError, CycleganFxError
+from cyclegan_fx.io.folders import writable_folder
 from cyclegan_fx.watch.claims import PROCESSING, Claim, Claims
 from cyclegan_fx.watch.config import FolderConfig, WatchConfig
 from cyclegan_fx.watch.inbox import InboxWatcher
@@ -60,12 +61,7 @@ class HotFolder:
 
     def _make_folders(self) -> None:
         for name, folder in self._folders():
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise OutputError(f"Cannot create {name} folder {folder}: {exc.strerror or exc}.") from exc
-            if not os.access(folder, os.W_OK | os.X_OK):
-                raise OutputError(f"Cannot write into {name} folder {folder}: it is not writable.")
+            writable_folder(folder, name)
 
     def start(self, observe: bool) -> None:
         """Announce this daemon (its status file), take back abandoned claims, scan, and watch for events."""
