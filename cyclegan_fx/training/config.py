@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
 from cyclegan_fx.errors import ConfigError
+from cyclegan_fx.io.toml_file import read_toml_file
 
 NET_D_KINDS = ("basic", "n_layers", "pixel")
 GAN_MODES = ("lsgan", "vanilla", "wgangp")
@@ -183,14 +183,7 @@ _TYPE_WORDS = {int: "a whole number", float: "a number", str: "a string", bool: 
 
 def read_toml(path: Path) -> dict[str, Any]:
     """Options from a flat TOML file; keys may use '-' or '_'."""
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"Config file {path} does not exist.") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"Cannot read config file {path}: {exc}.") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"Config file {path} is not valid TOML: {exc}.") from exc
+    raw = read_toml_file(path)
     return {key.replace("-", "_"): coerce(key.replace("-", "_"), value, str(path)) for key, value in raw.items()}
 
 

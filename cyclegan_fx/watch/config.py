@@ -7,13 +7,13 @@ its top level and one ``[[folder]]`` table per hot folder, named like the comman
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cyclegan_fx.errors import ConfigError
+from cyclegan_fx.io.toml_file import read_toml_file
 from cyclegan_fx.runtime.config import BACKENDS, DEVICES, PRECISIONS, RunOptions, StatsMode
 
 OUTPUT_FORMATS = ("same", "png", "jpg", "tif")
@@ -134,7 +134,7 @@ def load_config(
 ) -> WatchConfig:
     """Hot folders from a TOML file: command-line ``overrides`` > a ``[[folder]]`` table > the file's top
     level > ``defaults``. Relative paths in the file are relative to the file's folder."""
-    raw = _read_toml(path)
+    raw = read_toml_file(path)
     tables = raw.pop("folder", None)
     if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) for t in tables):
         raise ConfigError(f"Config file {path} needs at least one [[folder]] table with an inbox.")
@@ -147,17 +147,6 @@ def load_config(
         for table in tables
     )
     return WatchConfig(folders, once=once, **process)
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"Config file {path} does not exist.") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"Cannot read config file {path}: {exc}.") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"Config file {path} is not valid TOML: {exc}.") from exc
 
 
 def _converted(table: Mapping[str, Any], path: Path, allowed: tuple[str, ...]) -> dict[str, Any]:
