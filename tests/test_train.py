@@ -155,7 +155,30 @@ def test_an_unwritable_runs_folder_is_one_sentence(dataset, tmp_path):
     assert code == 1 and "Cannot create run folder" in out
 
 
-def test_sigterm_checkpoints_and_the_run_resumes(dataset, tmp_path):
+def assert_final_picture(run: Path, step: int) -> None:
+    """The run's last sample grid is of iteration ``step``, and its loss curve is a PNG that decodes."""
+    grids = sorted((run / "samples").glob("step_*.png"))
+    assert grids and grids[-1].name == f"step_{step:08d}.png"
+    with Image.open(grids[-1]) as grid:
+        grid.load()
+        assert grid.width >= 6 * 32  # six columns: real A, fake B, rec A, real B, fake A, rec B
+    with Image.open(run / "losses.png") as curve:
+        curve.load()
+        assert curve.format == "PNG" and curve.width > 100
+
+
+def test_a_run_cut_short_by_max_steps_leaves_a_sample_grid_and_a_loss_curve(dataset, tmp_path):
+    """No periodic grid (--sample-every 0) and a last loss record that --log-every did not reach."""
+    code, out = invoke("train", dataset, "--name", "short", "--runs-dir", tmp_path, *TINY, "--log-every", 4,
+                       "--max-steps", 6, "--num-workers", 0)
+    assert code == 0, out
+    assert_final_picture(tmp_path / "short", 6)
+    lines = (tmp_path / "short" / "losses.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in lines[1:]] == ["4", "6"]
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_stop_signal_checkpoints_leaves_a_picture_and_the_run_resumes(dataset, tmp_path, stop_signal):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
         [sys.executable, "-m", "cyclegan_fx", "train", str(dataset), "--name", "stopped", "--runs-dir", str(tmp_path),
@@ -165,12 +188,13 @@ def test_sigterm_checkpoints_and_the_run_resumes(dataset, tmp_path):
     for line in process.stderr:
         if "step 3:" in line:
             break
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(stop_signal)
     rest = process.stderr.read()
-    assert process.wait(timeout=120) == 128 + signal.SIGTERM
+    assert process.wait(timeout=120) == 128 + stop_signal
     assert "checkpoint" in rest and "--resume" in rest and "Traceback" not in rest
-    path, state = load_latest(tmp_path / "stopped" / "checkpoints")
+    _, state = load_latest(tmp_path / "stopped" / "checkpoints")
     assert 3 <= state["position"]["step"] < 10000
+    assert_final_picture(tmp_path / "stopped", state["position"]["step"])
     code, out = invoke("train", "--resume", tmp_path / "stopped", "--max-steps", state["position"]["step"] + 1)
     assert code == 0, out
 

@@ -74,7 +74,7 @@ class TrainConfig:
     # what it writes
     checkpoint_every: int = _opt(5000, "Iterations between checkpoints.")
     keep_checkpoints: int = _opt(3, "Most recent checkpoints to keep (plus the best by cycle loss).")
-    sample_every: int = _opt(400, "Iterations between sample grids (0: never).")
+    sample_every: int = _opt(400, "Iterations between sample grids (0: only the last one, which every run writes).")
     num_samples: int = _opt(4, "Held-out images in each sample grid.")
     log_every: int = _opt(100, "Iterations between loss records.")
     tensorboard: bool = _opt(False, "Also log to TensorBoard (needs the tensorboard package).")

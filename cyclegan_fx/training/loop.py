@@ -141,39 +141,58 @@ def _run(m: CycleGAN, data: TrainingData, run: RunFolder, resume: dict[str, Any]
         checkpoint_meter.reset()
         return _save(m, run, pos, epoch_meter, best_cycle, is_best, meta)
 
+    def epochs(stops: StopRequests) -> TrainResult:
+        nonlocal checkpoint
+        for epoch in range(pos.epoch, config.total_epochs):
+            pos.epoch = epoch
+            reporter.start_epoch(epoch, pos.batch)
+            batches = data.batches(epoch, config.batch_size, world.rank, world.size)[pos.batch :]
+            for real_A, real_B in make_loader(data.dataset, batches, config.num_workers, m.device.type == "cuda"):
+                losses = _step(m, real_A, real_B)
+                pos.step, pos.batch = pos.step + 1, pos.batch + 1
+                for meter in (log_meter, epoch_meter, checkpoint_meter):
+                    meter.add(losses)
+                reporter.advance()
+                if pos.step % config.log_every == 0:
+                    reporter.losses(pos.step, epoch, pos.batch, m.lr, log_meter.means())
+                    log_meter.reset()
+                if _sample_due(config, pos.step) and world.is_main:
+                    reporter.samples(pos.step, translate_samples(m, data.samples_a, data.samples_b))
+                stop = distributed.any_rank(stops.received is not None, world, m.device)
+                if stop or pos.step == last_step or pos.step % config.checkpoint_every == 0:
+                    checkpoint = save()
+                if stop or pos.step == last_step:
+                    return TrainResult(pos.step, not stop, stops.received, checkpoint)
+            cycle = float(distributed.mean_over_ranks(torch.tensor(epoch_meter.cycle()), world))
+            end_epoch(m.sched_G, cycle)
+            end_epoch(m.sched_D, cycle)
+            reporter.end_epoch()
+            pos.batch = 0
+            epoch_meter.reset()
+        pos.epoch = config.total_epochs
+        return TrainResult(pos.step, True, None, save())
+
     with StopRequests() as stops:
         try:
-            for epoch in range(pos.epoch, config.total_epochs):
-                pos.epoch = epoch
-                reporter.start_epoch(epoch, pos.batch)
-                batches = data.batches(epoch, config.batch_size, world.rank, world.size)[pos.batch :]
-                for real_A, real_B in make_loader(data.dataset, batches, config.num_workers, m.device.type == "cuda"):
-                    losses = _step(m, real_A, real_B)
-                    pos.step, pos.batch = pos.step + 1, pos.batch + 1
-                    for meter in (log_meter, epoch_meter, checkpoint_meter):
-                        meter.add(losses)
-                    reporter.advance()
-                    if pos.step % config.log_every == 0:
-                        reporter.losses(pos.step, epoch, pos.batch, m.lr, log_meter.means())
-                        log_meter.reset()
-                    if config.sample_every and pos.step % config.sample_every == 0 and world.is_main:
-                        reporter.samples(pos.step, translate_samples(m, data.samples_a, data.samples_b))
-                    stop = distributed.any_rank(stops.received is not None, world, m.device)
-                    if stop or pos.step == last_step or pos.step % config.checkpoint_every == 0:
-                        checkpoint = save()
-                    if stop or pos.step == last_step:
-                        reporter.end_epoch()
-                        return TrainResult(pos.step, not stop, stops.received, checkpoint)
-                cycle = float(distributed.mean_over_ranks(torch.tensor(epoch_meter.cycle()), world))
-                end_epoch(m.sched_G, cycle)
-                end_epoch(m.sched_D, cycle)
-                reporter.end_epoch()
-                pos.batch = 0
-                epoch_meter.reset()
-            pos.epoch = config.total_epochs
-            return TrainResult(pos.step, True, None, save())
+            result = epochs(stops)
+            _final_artefacts(m, data, reporter, pos, log_meter)
+            return result
         finally:
             reporter.close()
+
+
+def _sample_due(config: TrainConfig, step: int) -> bool:
+    return bool(config.sample_every) and step % config.sample_every == 0
+
+
+def _final_artefacts(m: CycleGAN, data: TrainingData, reporter: Reporter, pos: Position, log_meter: LossMeter) -> None:
+    """The last loss record, sample grid and loss curve, however the run ended, so there is always a picture."""
+    if log_meter.count:
+        epoch = min(pos.epoch, m.config.total_epochs - 1)
+        reporter.losses(pos.step, epoch, pos.batch, m.lr, log_meter.means())
+    if not _sample_due(m.config, pos.step) and m.world.is_main:
+        reporter.samples(pos.step, translate_samples(m, data.samples_a, data.samples_b))
+    reporter.end_epoch()
 
 
 def _step(m: CycleGAN, real_A: torch.Tensor, real_B: torch.Tensor) -> dict[str, torch.Tensor]:
