@@ -35,6 +35,10 @@ class CheckpointError(CycleganFxError):
     """A weights file is corrupt, unsafe, or of a layout no architecture matches."""
 
 
+class UnsafeCheckpointError(CheckpointError):
+    """A weights or checkpoint file holds pickled objects other than tensors: code that loading it would run."""
+
+
 class DirectionError(CycleganFxError):
     """A model lacks the translation direction that was asked for."""
 

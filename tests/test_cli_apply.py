@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from helpers import save_with_code
 from PIL import Image
 
 from cyclegan_fx.cli import cli
@@ -155,6 +156,22 @@ def test_bad_requests_get_one_sentence_and_no_output(tmp_path, small, args, mess
     assert "Traceback" not in out
     assert not (tmp_path / "out.png").exists()
     assert not list(tmp_path.glob(".*.part"))
+
+
+@pytest.mark.parametrize("command", [["apply", "{image}", "-o", "{tmp}/out.png", "--model", "{evil}", *FAST],
+                                     ["models", "import", "{evil}", "--name", "evil"]], ids=["apply", "import"])
+def test_a_checkpoint_with_code_is_refused_in_one_sentence_of_ours(tmp_path, small, command):
+    """In a real process, where torch's own warning about the pickle would reach the terminal."""
+    evil, marker = tmp_path / "evil.pth", tmp_path / "marker"
+    save_with_code({"state_dict": {"model.1.weight": torch.zeros(4, 3, 7, 7)}}, evil, marker)
+    args = [a.format(image=small / "a.png", tmp=tmp_path, evil=evil) for a in command]
+    done = subprocess.run([sys.executable, "-m", "cyclegan_fx", *args], capture_output=True, text=True, timeout=300,
+                          check=False)
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        f"Error: Refused {evil}: it holds pickled objects other than tensors, which could run code when loaded."]
+    assert not any(s in done.stderr for s in ("protocol", "Warning", "file an issue"))
+    assert not marker.exists() and not (tmp_path / "out.png").exists()
 
 
 def test_too_small_images_are_refused(tmp_path):

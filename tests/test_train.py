@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from helpers import crops
+from helpers import crops, save_with_code
 from PIL import Image
 
 from cyclegan_fx.cli import cli
@@ -84,6 +84,21 @@ def test_resume_refuses_a_change_of_what_is_learned(dataset, tmp_path):
     assert code == 0, out
     code, out = invoke("train", "--resume", tmp_path / "r", "--lr", "0.1")
     assert code == 1 and "Cannot resume" in out and "--lr" in out
+
+
+def test_resuming_a_checkpoint_with_code_is_refused_in_one_sentence(dataset, tmp_path):
+    """The newest checkpoint was tampered with: refused, not run, and not quietly replaced by the older one."""
+    code, out = invoke("train", dataset, "--name", "t", "--runs-dir", tmp_path, *TINY, "--max-steps", 3,
+                       "--num-workers", 0)
+    assert code == 0, out
+    latest, marker = tmp_path / "t" / "checkpoints" / "step_00000003.pt", tmp_path / "marker"
+    save_with_code(torch.load(latest, weights_only=True), latest, marker)
+    done = subprocess.run([sys.executable, "-m", "cyclegan_fx", "train", "--resume", str(tmp_path / "t"),
+                           "--max-steps", "4"], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        f"Error: Refused {latest}: it holds pickled objects other than tensors, which could run code when loaded."]
+    assert not marker.exists()
 
 
 def test_training_ends_in_the_store_with_both_directions(dataset, tmp_path, photo):

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import torch
 
-from cyclegan_fx.errors import CheckpointError
+from cyclegan_fx.errors import CheckpointError, UnsafeCheckpointError
+from cyclegan_fx.io.library_warnings import library_warnings_logged
 from cyclegan_fx.networks.registry import ARCHITECTURES, Generator, build_generator, detect_architecture
 
 _STRAY_NORM_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
@@ -37,15 +38,27 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"Cannot load {path}: not a valid safetensors file ({exc}).") from exc
 
 
+def load_weights_only(path: Path) -> object:
+    """``torch.load`` of tensors and plain containers; pickled code raises UnsafeCheckpointError and never runs.
+
+    Other failures propagate as torch raised them, for the caller to word.
+    """
+    try:
+        with library_warnings_logged(path):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "Weights only load failed" not in str(exc):
+            raise
+        raise UnsafeCheckpointError(
+            f"Refused {path}: it holds pickled objects other than tensors, which could run code when loaded."
+        ) from exc
+
+
 def _read_pickle(path: Path) -> object:
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        if "Weights only load failed" in str(exc):
-            raise CheckpointError(
-                f"Refused {path}: it holds pickled objects other than tensors, which could run code when loaded."
-            ) from exc
-        raise _corrupt(path) from exc
+        return load_weights_only(path)
+    except UnsafeCheckpointError:
+        raise
     except Exception as exc:  # the unpickler raises many types on arbitrary bytes
         raise _corrupt(path) from exc
 

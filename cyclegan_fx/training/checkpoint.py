@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from cyclegan_fx.errors import CheckpointError
+from cyclegan_fx.errors import CheckpointError, UnsafeCheckpointError
 from cyclegan_fx.io.atomic import atomic_output
+from cyclegan_fx.networks.checkpoint import load_weights_only
 
 log = logging.getLogger("cyclegan_fx")
 
@@ -61,9 +62,11 @@ def _link_as(source: Path, target: Path) -> None:
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """A checkpoint's contents on the CPU, or a CheckpointError saying what is wrong with the file."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_weights_only(path)
     except FileNotFoundError as exc:
         raise CheckpointError(f"Checkpoint {path} does not exist.") from exc
+    except UnsafeCheckpointError:
+        raise
     except Exception as exc:  # torch.load raises many types for damaged files
         raise CheckpointError(f"Checkpoint {path} is damaged ({str(exc).splitlines()[0]}).") from exc
     if not isinstance(state, dict) or state.get("format") != FORMAT or state.get("format_version") != FORMAT_VERSION:
@@ -79,6 +82,8 @@ def load_latest(folder: Path) -> tuple[Path, dict[str, Any]]:
     for path in reversed(candidates):
         try:
             return path, load_checkpoint(path)
+        except UnsafeCheckpointError:
+            raise  # not damaged but tampered with: resuming from an older one would hide that
         except CheckpointError as exc:
             log.warning("%s Trying the one before it.", exc)
     raise CheckpointError(f"Every checkpoint in {folder} is damaged; the run cannot be continued.")
