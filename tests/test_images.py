@@ -7,6 +7,7 @@ import io
 import logging
 import os
 import struct
+import warnings
 import zlib
 from pathlib import Path
 
@@ -459,6 +460,20 @@ def test_pillow_pixel_limit_is_bypassed_and_restored(tmp_path: Path, monkeypatch
     assert Image.MAX_IMAGE_PIXELS == 50
     with pytest.raises(ImageTooLargeError):
         load_image(tmp_path / "a.png", max_pixels=399)
+
+
+
+def test_pillow_warnings_about_damaged_exif_go_to_the_debug_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An EXIF ImageDescription that points past the end: Pillow warns and skips it; the user sees nothing of that."""
+    ifd = b"II*\x00" + struct.pack("<LH", 8, 1) + struct.pack("<HHLL", 270, 2, 100, 9999) + struct.pack("<L", 0)
+    Image.fromarray(noise(24, 32, 3)).save(tmp_path / "a.jpg", exif=b"Exif\x00\x00" + ifd)
+    with warnings.catch_warnings(record=True) as shown, caplog.at_level(logging.DEBUG, logger="cyclegan_fx"):
+        warnings.simplefilter("always")
+        assert load_image(tmp_path / "a.jpg").pixels.shape == (24, 32, 3)
+    assert not shown
+    assert f"While reading {tmp_path / 'a.jpg'}: Tag data larger than file" in caplog.text
 
 
 # --- bad output ----------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from cyclegan_fx.errors import CycleganFxError, ImageReadError, ImageTooLargeError
 from cyclegan_fx.io.image_format import ImageMeta, as_hwc
+from cyclegan_fx.io.library_warnings import library_warnings_logged
 
 log = logging.getLogger("cyclegan_fx")
 
@@ -138,13 +139,15 @@ def _open_pillow(path: Path) -> Image.Image:
     with _pillow_limit_lock:
         saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
         try:
-            return Image.open(path, formats=_PILLOW_FORMATS)
+            with library_warnings_logged(path):
+                return Image.open(path, formats=_PILLOW_FORMATS)
         finally:
             Image.MAX_IMAGE_PIXELS = saved
 
 
 def _pillow_header(path: Path, image: Image.Image) -> _Header:
-    exif, orientation = _exif(image)
+    with library_warnings_logged(path):  # Pillow warns of damaged tags it skips; the image still reads
+        exif, orientation = _exif(image)
     icc = image.info.get("icc_profile") or None
     return _Header(image.format, _stored_size(image), orientation, icc, exif, _decoder_for(path, image))
 
@@ -217,7 +220,8 @@ def _mp(pixels: int) -> str:
 def _pillow_pixels(path: Path, header: _Header) -> tuple[np.ndarray, bytes | None]:
     with _open_pillow(path) as image:
         image.load()
-        ImageOps.exif_transpose(image, in_place=True)  # a no-op where Pillow's load turned it upright already
+        with library_warnings_logged(path):
+            ImageOps.exif_transpose(image, in_place=True)  # a no-op where Pillow's load turned it upright already
         if image.mode == "CMYK":
             return _cmyk_to_rgb(image, header.icc)
         mode = _target_mode(image)
