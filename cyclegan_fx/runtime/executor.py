@@ -16,8 +16,9 @@ import torch
 
 from cyclegan_fx.networks import Program
 from cyclegan_fx.runtime.backend import Backend, NormHook, NormStats
+from cyclegan_fx.runtime.moments import Moments
 from cyclegan_fx.runtime.plan import Rect, Tile, last_readers, plan_tiles, round_up
-from cyclegan_fx.runtime.schedule import INPUT, Schedule, Segment, Sweep
+from cyclegan_fx.runtime.schedule import INPUT, Schedule, Segment, Sweep, at_cheapest
 
 TileDone = Callable[[float], None]  # called with the cost of each finished tile
 
@@ -29,6 +30,9 @@ class Grid:
     width: int
     batch: int  # tiles per backend call
     images: int = 1  # images of this size translated together, each cut into ``cores``
+    # Larger cores for sweeps that stay at the cheapest resolution: their tiles take little memory
+    # and need a margin of a pixel or two, so bigger tiles waste less on overlap and on calls.
+    wide_cores: list[Rect] | None = None
 
 
 def sweep_margin(program: Program, segment: Segment) -> int:
@@ -38,7 +42,9 @@ def sweep_margin(program: Program, segment: Segment) -> int:
 
 def sweep_tiles(program: Program, sweep: Sweep, grid: Grid) -> list[Tile]:
     """The tiles of one sweep: margins cover exactly that sweep's receptive field."""
-    return plan_tiles(grid.cores, sweep_margin(program, sweep.segment), grid.height, grid.width)
+    wide = grid.wide_cores is not None and at_cheapest(program, sweep.segment)
+    cores = grid.wide_cores if wide else grid.cores
+    return plan_tiles(cores, sweep_margin(program, sweep.segment), grid.height, grid.width)
 
 
 def sweep_cost(program: Program, sweep: Sweep, tile: Tile) -> float:
@@ -97,7 +103,7 @@ def _run_sweep(backend, program, sweep, grid, slots, stats, output, on_tile) -> 
     given = [] if seg.local_norms else [p for p in program.norms if seg.start <= p < seg.end]
     reads = {sweep.source, *sweep.skip_slots}
     writer = _CoreWriter(tiles, grid.images, lagged=any(slot in reads for _, slot in sweep.sinks))
-    moments = [_Moments() for _ in range(grid.images)] if sweep.collect else None
+    moments = [Moments() for _ in range(grid.images)] if sweep.collect else None
     for batch in _batches(len(jobs), grid.batch):
         picked = [jobs[j] for j in batch]
         x = _gather(slots[sweep.source], picked, in_scale, backend)
@@ -187,26 +193,3 @@ class _CoreWriter:
             else:
                 keep.append(entry)
         self.pending = keep
-
-
-class _Moments:
-    """Per-channel mean and variance over many cores, summed in float64.
-
-    Each core is first summed along its rows in float32 (short, exact enough
-    sums that vectorize well), then the row sums are accumulated in float64.
-    """
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.sum: torch.Tensor | float = 0.0
-        self.sum_sq: torch.Tensor | float = 0.0
-
-    def add(self, core: torch.Tensor) -> None:
-        values = core.permute(1, 2, 0).float()
-        self.sum = self.sum + values.sum(1).sum(0, dtype=torch.float64).cpu()
-        self.sum_sq = self.sum_sq + values.square().sum(1).sum(0, dtype=torch.float64).cpu()
-        self.count += core.shape[1] * core.shape[2]
-
-    def result(self) -> NormStats:
-        mean = self.sum / self.count
-        return NormStats(mean, (self.sum_sq / self.count - mean.square()).clamp_min(0.0))

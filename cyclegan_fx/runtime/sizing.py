@@ -17,6 +17,8 @@ CORE_SIZES = (2048, 1536, 1024, 768, 512, 384, 256, 192, 128, 96, 64)
 CPU_MAX_CORE = 256  # measured fastest on CPUs (cache-sized tiles); larger ones only cost memory
 GPU_TILE_SHARE = 0.5
 MAX_BATCH = 8
+WIDE_FACTOR = 4
+WIDE_MAX = 1024
 HOST_RESERVE = 512 << 20  # tiles in flight, delayed core writes and post-processing copies
 _OVERHEAD = 3  # input, output and workspace of the widest layer, plus the allocator's slack
 
@@ -46,11 +48,23 @@ def choose_grid(
     if backend.max_tile is not None:
         core = min(core, backend.max_tile)  # engines are built for tiles up to this size
     cores = plan_cores(height, width, core, program.granularity)
+    wide = _wide_cores(backend, height, width, core, program.granularity)
     if batch is None:
         batch = _auto_batch(backend, tile_bytes(program, core, margin, itemsize), budget, len(cores) * images)
     if backend.max_batch is not None:
         batch = min(batch, backend.max_batch)
-    return Grid(cores, height, width, batch, images)
+    return Grid(cores, height, width, batch, images, wide if wide != cores else None)
+
+
+def _wide_cores(backend: Backend, height: int, width: int, core: int, align: int) -> list:
+    """Cores for the bottleneck sweeps on a CPU: up to WIDE_FACTOR times the side of the others.
+
+    A ResNet's bottleneck tile holds a third of the values per pixel of its widest full-size
+    layer; at WIDE_MAX its input is about 35 MB in bf16.
+    """
+    if backend.device.type != "cpu" or backend.max_tile is not None:
+        return []
+    return plan_cores(height, width, max(core, min(core * WIDE_FACTOR, WIDE_MAX)), align)
 
 
 def tile_bytes(program: Program, core: int, margin: int, itemsize: int) -> int:

@@ -9,6 +9,7 @@ import torch
 
 from cyclegan_fx.networks import Generator, Program
 from cyclegan_fx.runtime.backend import NormStats, SegmentResult
+from cyclegan_fx.runtime.cpu_layers import for_cpu
 from cyclegan_fx.runtime.schedule import Segment
 from cyclegan_fx.runtime.segments import norm_inputs, run_ops
 
@@ -27,7 +28,8 @@ class TorchBackend:
         net = copy.deepcopy(generator.net).eval().requires_grad_(False)
         self.net = net.to(device=device, dtype=dtype, memory_format=torch.channels_last)
         # Tracing again binds the ops to the moved copy's modules.
-        self.ops = Program.of(self.net, generator.in_channels).ops
+        ops = Program.of(self.net, generator.in_channels).ops
+        self.ops = for_cpu(ops) if device.type == "cpu" else ops
 
     @torch.inference_mode()
     def run(

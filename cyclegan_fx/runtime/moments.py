@@ -1,0 +1,43 @@
+"""Per-channel mean and variance of a whole image, accumulated over the cores of its tiles."""
+
+from __future__ import annotations
+
+import torch
+
+from cyclegan_fx.runtime.backend import NormStats
+
+BAND_VALUES = 1 << 18  # values converted to float32 at a time: about 1 MiB, so the copy stays in cache
+
+
+class Moments:
+    """Sums and sums of squares per channel, over many cores, in float64.
+
+    A core is read in bands of rows: each band is converted to float32 and summed
+    there (short sums, exact enough), and the band sums are accumulated in float64.
+    Converting a whole core at once would leave the cache and cost more than the sums.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.sum: torch.Tensor | float = 0.0
+        self.sum_sq: torch.Tensor | float = 0.0
+
+    @torch.inference_mode()
+    def add(self, core: torch.Tensor) -> None:
+        """Add one core, (C, H, W) in any float dtype, stored channels-last as the tiles are."""
+        channels, height, width = core.shape
+        values = core.permute(1, 2, 0)
+        rows = max(1, BAND_VALUES // max(1, channels * width))
+        total = torch.zeros(channels, dtype=torch.float64, device=core.device)
+        total_sq = torch.zeros_like(total)
+        for y in range(0, height, rows):
+            band = values[y : y + rows].float()
+            total += band.sum((0, 1))
+            total_sq += band.square().sum((0, 1))
+        self.sum = self.sum + total.cpu()
+        self.sum_sq = self.sum_sq + total_sq.cpu()
+        self.count += height * width
+
+    def result(self) -> NormStats:
+        mean = self.sum / self.count
+        return NormStats(mean, (self.sum_sq / self.count - mean.square()).clamp_min(0.0))
