@@ -94,3 +94,15 @@ def test_wide_bottleneck_tiles_keep_statistics_exact(vintage, photo):
     whole = runner.translate(rgb, RunOptions(tile=0))
     tiled = runner.translate(rgb, RunOptions(tile=64))
     assert np.abs(tiled - whole).max() < 2e-3
+
+
+def test_a_whole_canvas_tile_is_read_in_place_and_left_unchanged(vintage, photo):
+    """One tile covering the image passes canvases to the backend as views; the result must not change."""
+    runner = Runner(vintage, TorchBackend(vintage, CPU, torch.float32), work_size=None)
+    rgb = np.ascontiguousarray(photo[:96, :128]).astype(np.float32) / 255
+    before = rgb.copy()
+    first = runner.translate(rgb, RunOptions(tile=0))
+    again = runner.translate(rgb, RunOptions(tile=0))
+    tiled = runner.translate(rgb, RunOptions(tile=32))
+    assert np.array_equal(rgb, before) and np.array_equal(first, again)
+    assert np.abs(tiled - first).max() < 2e-3

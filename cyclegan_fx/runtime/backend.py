@@ -36,6 +36,8 @@ call; returns the statistics to normalize each image with (e.g. smoothed over vi
 
 @dataclass
 class SegmentResult:
+    """Fresh tensors on every call: the executor keeps views of them while later tiles run."""
+
     out: torch.Tensor  # activation at ``segment.end`` (pre-norm when the end is a norm)
     saved: list[torch.Tensor]  # one per ``segment.saves_out``
 
@@ -58,5 +60,6 @@ class Backend(Protocol):
         """Run ``segment`` on a batch ``x`` (N, C, H, W) already on ``device`` in ``dtype``.
 
         Norms inside the segment use ``stats`` (rows matching the batch) unless ``segment.local_norms``.
+        ``x`` and ``skips`` may be views of the caller's canvases: they are read, never written.
         """
         ...

@@ -140,8 +140,15 @@ def _batches(count: int, size: int) -> Iterator[list[int]]:
 
 
 def _gather(canvas: torch.Tensor, picked: list[tuple[int, Tile]], scale: int, backend: Backend) -> torch.Tensor:
-    """Copy the tiles' regions into one channels-last batch in the backend's dtype, on its device."""
+    """The tiles' regions as one channels-last batch in the backend's dtype, on its device.
+
+    A single tile covering the whole canvas is passed as a view: nothing writes to the canvas
+    before the backend returns, and backends do not write to their inputs.
+    """
     first = picked[0][1].region.scaled(scale)
+    whole = len(picked) == 1 and (first.height, first.width) == tuple(canvas.shape[2:])
+    if whole and canvas.dtype == backend.dtype and canvas.device == backend.device:
+        return canvas[picked[0][0]][None]
     shape = (len(picked), canvas.shape[1], first.height, first.width)
     batch = torch.empty(shape, dtype=backend.dtype, device=backend.device, memory_format=torch.channels_last)
     for b, (image, tile) in enumerate(picked):
@@ -180,7 +187,7 @@ class _CoreWriter:
         if self.ready_after is None:
             _paste(canvas, rect, values)
         else:
-            self.pending.append((tile, canvas, rect, values.clone()))
+            self.pending.append((tile, canvas, rect, values))  # backends never reuse their outputs
 
     def commit(self, last_read: int) -> None:
         """Write every pending core whose readers are all at or before tile ``last_read``."""

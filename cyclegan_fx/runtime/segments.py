@@ -50,10 +50,11 @@ def run_ops(
     """Activation at ``segment.end`` and the SAVE outputs that later segments need."""
     stack = list(skips)
     saved = []
+    given = x  # the caller's tensor (possibly a view of a canvas): never written to
     for i in range(segment.start, segment.end):
         op = ops[i]
         if op.kind is OpKind.LAYER:
-            x = op.module(x)
+            x = op.module(x.clone() if x is given and getattr(op.module, "inplace", False) else x)
         elif op.kind is OpKind.NORM:
             x = local_norm(op.module, x) if segment.local_norms else given_norm(op.module, x, *norms[i])
         elif op.kind is OpKind.SAVE:
