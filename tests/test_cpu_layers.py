@@ -106,3 +106,14 @@ def test_a_whole_canvas_tile_is_read_in_place_and_left_unchanged(vintage, photo)
     tiled = runner.translate(rgb, RunOptions(tile=32))
     assert np.array_equal(rgb, before) and np.array_equal(first, again)
     assert np.abs(tiled - first).max() < 2e-3
+
+
+def test_glibc_keeps_freed_tile_buffers_for_reuse():
+    """Fresh buffers for every tile cost page faults; the setting must take on this (glibc) machine."""
+    import platform
+
+    from cyclegan_fx.runtime.host_memory import reuse_freed_buffers
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("the allocator setting is for glibc only")
+    assert reuse_freed_buffers() is True

@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from cyclegan_fx.networks import OpKind, generator_from_name
-from cyclegan_fx.runtime.plan import last_readers, plan_cores, plan_tiles, split
+from cyclegan_fx.runtime.plan import (
+    border_strips,
+    last_readers,
+    plan_cores,
+    plan_tiles,
+    split,
+    unread_interiors,
+)
 from cyclegan_fx.runtime.schedule import INPUT, exact_schedule, lean_schedule
 
 
@@ -111,3 +118,22 @@ def test_a_network_without_instance_norm_is_one_sweep():
 def test_split_refuses_unaligned_lengths():
     with pytest.raises(ValueError):
         split(100, 32, 3)
+
+
+@pytest.mark.parametrize("height, width, core, margin", [(300, 520, 64, 8), (512, 512, 128, 4), (100, 1000, 256, 12),
+                                                         (64, 96, 16, 12), (1000, 600, 512, 4)])
+def test_unread_interiors_are_read_by_no_later_tile_and_strips_complete_the_core(height, width, core, margin):
+    tiles = plan_tiles(plan_cores(height, width, core, 4), margin, height, width)
+    for i, (tile, inner) in enumerate(zip(tiles, unread_interiors(tiles))):
+        assert all(not (inner.area and later.region.intersects(inner)) for later in tiles[i + 1 :])
+        parts = [inner, *(s for s in border_strips(tile.core, inner) if s.area)]
+        assert sum(p.area for p in parts) == tile.core.area
+        assert all(tile.core.y0 <= p.y0 <= p.y1 <= tile.core.y1 and tile.core.x0 <= p.x0 <= p.x1 <= tile.core.x1
+                   for p in parts)
+        assert not any(a.intersects(b) for j, a in enumerate(parts) for b in parts[j + 1 :] if a.area and b.area)
+
+
+def test_interiors_hold_back_only_thin_strips_on_wide_cores():
+    tiles = plan_tiles(plan_cores(2000, 3000, 512, 4), 4, 2000, 3000)
+    held = 1 - sum(r.area for r in unread_interiors(tiles)) / (2000 * 3000)
+    assert 0 < held < 0.03

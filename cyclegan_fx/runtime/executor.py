@@ -17,7 +17,7 @@ import torch
 from cyclegan_fx.networks import Program
 from cyclegan_fx.runtime.backend import Backend, NormHook, NormStats
 from cyclegan_fx.runtime.moments import Moments
-from cyclegan_fx.runtime.plan import Rect, Tile, last_readers, plan_tiles, round_up
+from cyclegan_fx.runtime.plan import Rect, Tile, border_strips, last_readers, plan_tiles, round_up, unread_interiors
 from cyclegan_fx.runtime.schedule import INPUT, Schedule, Segment, Sweep, at_cheapest
 
 TileDone = Callable[[float], None]  # called with the cost of each finished tile
@@ -117,7 +117,7 @@ def _run_sweep(backend, program, sweep, grid, slots, stats, output, on_tile) -> 
                 moments[image].add(_crop(result.out[b], core, out_scale))
             for position, slot in sweep.sinks:
                 scale = program.scale_before[position]
-                writer.put(j, slots[slot][image], tile.core.scaled(scale), _crop(values[position][b], core, scale))
+                writer.put(j, slots[slot][image], tile.core, _crop(values[position][b], core, scale), scale)
             if seg.end == len(program):
                 _paste(output[image], tile.core, _crop(result.out[b], core, 1))
             on_tile(sweep_cost(program, sweep, tile))
@@ -173,26 +173,33 @@ def _paste(canvas: torch.Tensor, rect: Rect, values: torch.Tensor) -> None:
 
 
 class _CoreWriter:
-    """Writes tile cores into canvases; when a sweep overwrites a canvas it reads,
-    each core waits until the last tile of its image that reads it has gathered its input.
-    Tiles are numbered image by image, as the sweep visits them."""
+    """Writes tile cores into canvases. When a sweep overwrites a canvas it reads, the part of a core
+    that later tiles of its image read (strips a margin wide) waits, copied, until the last of them
+    has gathered its input; the rest is written at once. Tiles are numbered image by image."""
 
     def __init__(self, tiles: list[Tile], images: int, lagged: bool) -> None:
-        readers = last_readers(tiles) if lagged else None
-        count = len(tiles)
-        self.ready_after = None if readers is None else [i * count + r for i in range(images) for r in readers]
+        self.count = len(tiles)
+        self.interiors = unread_interiors(tiles) if lagged else None
+        readers = last_readers(tiles) if lagged else []
+        self.ready_after = [i * self.count + r for i in range(images) for r in readers]
         self.pending: list[tuple[int, torch.Tensor, Rect, torch.Tensor]] = []
 
-    def put(self, tile: int, canvas: torch.Tensor, rect: Rect, values: torch.Tensor) -> None:
-        if self.ready_after is None:
-            _paste(canvas, rect, values)
-        else:
-            self.pending.append((tile, canvas, rect, values))  # backends never reuse their outputs
+    def put(self, tile: int, canvas: torch.Tensor, core: Rect, values: torch.Tensor, scale: int) -> None:
+        """Write ``values`` (the core at 1/``scale`` resolution) of tile number ``tile``."""
+        if self.interiors is None:
+            _paste(canvas, core.scaled(scale), values)
+            return
+        inner = self.interiors[tile % self.count]
+        for rect in (inner, *border_strips(core, inner)):
+            if rect.area:
+                part = _crop(values, rect.relative_to(core), scale)
+                if rect is inner:
+                    _paste(canvas, rect.scaled(scale), part)
+                else:
+                    self.pending.append((tile, canvas, rect.scaled(scale), part.clone()))
 
     def commit(self, last_read: int) -> None:
-        """Write every pending core whose readers are all at or before tile ``last_read``."""
-        if self.ready_after is None:
-            return
+        """Write every pending strip whose readers are all at or before tile ``last_read``."""
         keep = []
         for entry in self.pending:
             if self.ready_after[entry[0]] <= last_read:

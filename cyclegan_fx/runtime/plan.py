@@ -112,3 +112,43 @@ def last_readers(tiles: list[Tile]) -> list[int]:
     )
     index = np.arange(len(tiles))
     return np.where(overlap, index[None, :], -1).max(axis=1).tolist()
+
+
+def unread_interiors(tiles: list[Tile]) -> list[Rect]:
+    """For each tile, the largest rectangle inside its core that no later tile's region overlaps.
+
+    Overlaps come from neighbouring tiles, so each touches an edge of the core; the core is
+    shrunk from that edge (from the top or bottom for a corner). May be empty.
+    """
+    interiors = []
+    for i, tile in enumerate(tiles):
+        c = tile.core
+        y0, x0, y1, x1 = c.y0, c.x0, c.y1, c.x1
+        for later in tiles[i + 1 :]:
+            r = later.region
+            if not r.intersects(c):
+                continue
+            o = Rect(max(r.y0, c.y0), max(r.x0, c.x0), min(r.y1, c.y1), min(r.x1, c.x1))
+            if o.height == c.height and o.width < c.width and o.x0 == c.x0:
+                x0 = max(x0, o.x1)
+            elif o.height == c.height and o.width < c.width and o.x1 == c.x1:
+                x1 = min(x1, o.x0)
+            elif o.y0 == c.y0:
+                y0 = max(y0, o.y1)
+            elif o.y1 == c.y1:
+                y1 = min(y1, o.y0)
+            else:
+                y1 = y0
+        y1, x1 = max(y0, y1), max(x0, x1)
+        interiors.append(Rect(y0, x0, y1, x1))
+    return interiors
+
+
+def border_strips(core: Rect, inner: Rect) -> list[Rect]:
+    """The core less ``inner``, as up to four rectangles (top, bottom, left, right)."""
+    return [
+        Rect(core.y0, core.x0, inner.y0, core.x1),
+        Rect(inner.y1, core.x0, core.y1, core.x1),
+        Rect(inner.y0, core.x0, inner.y1, inner.x0),
+        Rect(inner.y0, inner.x1, inner.y1, core.x1),
+    ]

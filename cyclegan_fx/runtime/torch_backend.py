@@ -10,6 +10,7 @@ import torch
 from cyclegan_fx.networks import Generator, Program
 from cyclegan_fx.runtime.backend import NormStats, SegmentResult
 from cyclegan_fx.runtime.cpu_layers import for_cpu
+from cyclegan_fx.runtime.host_memory import reuse_freed_buffers
 from cyclegan_fx.runtime.schedule import Segment
 from cyclegan_fx.runtime.segments import norm_inputs, run_ops
 
@@ -22,6 +23,8 @@ class TorchBackend:
         self.device = device
         self.dtype = dtype
         self.max_tile = self.max_batch = self.segments = None
+        if device.type == "cpu":
+            reuse_freed_buffers()
         if device.type == "cuda":
             # Tiles share one shape per grid, so cuDNN's measured choice of algorithm is reused for every tile.
             torch.backends.cudnn.benchmark = True
