@@ -75,7 +75,7 @@ def run_options(command: Callable) -> Callable:
         click.option("--tile", type=click.IntRange(min=0), default=None,
                      help="Tile core size in pixels; 0 = one whole-image pass. Default: the fastest that fits in "
                           "free memory (256 on a CPU). On a CPU, 128-512 cost within 10% of the default; 1024 and "
-                          "more are slower (about 1.15x) and take more memory."),
+                          "more are slower (1.1-1.5x) and take more memory."),
         click.option("--batch", type=click.IntRange(min=1), default=None, help="Tiles per network call."),
         click.option("--work-size", type=WorkSizeType(), default="model",
                      help="Translate at this long side and restore full-resolution detail, or 'full'. "
