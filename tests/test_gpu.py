@@ -84,6 +84,8 @@ def test_mixed_precision_training_runs_and_resumes(dataset, tmp_path, amp):
     # scaler or data position moves them elsewhere. The CPU test checks resuming bit for bit.
     moved = _distance(straight["model"]["nets"], halfway["model"]["nets"])
     assert _distance(straight["model"]["nets"], split["model"]["nets"]) <= 0.25 * moved
+    rows = read_losses(tmp_path / "straight" / "g" / "losses.csv")
+    assert rows and all(math.isfinite(v) for row in rows for v in row.values())
 
 
 def _distance(a: dict, b: dict) -> float:
@@ -91,5 +93,3 @@ def _distance(a: dict, b: dict) -> float:
     squares = (float((v.float().cpu() - b[k].float().cpu()).square().sum()) for k, v in a.items()
                if v.is_floating_point())
     return math.sqrt(sum(squares))
-    rows = read_losses(tmp_path / "straight" / "g" / "losses.csv")
-    assert rows and all(math.isfinite(v) for row in rows for v in row.values())
