@@ -117,3 +117,13 @@ def test_glibc_keeps_freed_tile_buffers_for_reuse():
     if platform.libc_ver()[0] != "glibc":
         pytest.skip("the allocator setting is for glibc only")
     assert reuse_freed_buffers() is True
+
+
+def test_backends_without_wide_cores_run_every_sweep_on_the_chosen_tiles(vintage):
+    """A fixed-profile backend (an engine) gets no wide cores: every sweep uses the same tiles."""
+    backend = TorchBackend(vintage, CPU, torch.float32)
+    backend.max_tile = 256
+    program = Program.of(vintage.net, vintage.in_channels)
+    grid = choose_grid(program, backend, 768, 1024, 128, None, StatsMode.EXACT)
+    assert grid.wide_cores is None
+    assert {len(sweep_tiles(program, s, grid)) for s in exact_schedule(program).sweeps} == {6 * 8}

@@ -10,7 +10,7 @@ from cyclegan_fx.runtime.backend import Backend
 from cyclegan_fx.runtime.config import StatsMode
 from cyclegan_fx.runtime.devices import available_memory, process_rss
 from cyclegan_fx.runtime.executor import Grid, sweep_margin
-from cyclegan_fx.runtime.plan import plan_cores, round_up
+from cyclegan_fx.runtime.plan import Rect, plan_cores, round_up
 from cyclegan_fx.runtime.schedule import INPUT, Schedule, exact_schedule
 
 CORE_SIZES = (2048, 1536, 1024, 768, 512, 384, 256, 192, 128, 96, 64)
@@ -48,23 +48,25 @@ def choose_grid(
     if backend.max_tile is not None:
         core = min(core, backend.max_tile)  # engines are built for tiles up to this size
     cores = plan_cores(height, width, core, program.granularity)
-    wide = _wide_cores(backend, height, width, core, program.granularity)
+    wide = _wide_cores(backend, height, width, core, program.granularity, cores)
     if batch is None:
         batch = _auto_batch(backend, tile_bytes(program, core, margin, itemsize), budget, len(cores) * images)
     if backend.max_batch is not None:
         batch = min(batch, backend.max_batch)
-    return Grid(cores, height, width, batch, images, wide if wide != cores else None)
+    return Grid(cores, height, width, batch, images, wide)
 
 
-def _wide_cores(backend: Backend, height: int, width: int, core: int, align: int) -> list:
+def _wide_cores(backend: Backend, height: int, width: int, core: int, align: int, cores: list[Rect]) -> list[Rect] | None:
     """Cores for the bottleneck sweeps on a CPU: up to WIDE_FACTOR times the side of the others.
 
     A ResNet's bottleneck tile holds a third of the values per pixel of its widest full-size
     layer; at WIDE_MAX its input is about 9 MB in bf16, and a run peaks within 3% of narrow cores.
+    None where every sweep uses ``cores``: on GPUs, for engines (fixed profiles) and when they would be the same.
     """
     if backend.device.type != "cpu" or backend.max_tile is not None:
-        return []
-    return plan_cores(height, width, max(core, min(core * WIDE_FACTOR, WIDE_MAX)), align)
+        return None
+    wide = plan_cores(height, width, max(core, min(core * WIDE_FACTOR, WIDE_MAX)), align)
+    return None if wide == cores else wide
 
 
 def tile_bytes(program: Program, core: int, margin: int, itemsize: int) -> int:
