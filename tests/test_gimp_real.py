@@ -96,18 +96,12 @@ def gimp(tmp_path_factory, photo):
     try:
         _wait_for_service(home, service)
         paths = make_inputs(work, photo)
-        job = {"out_dir": str(out), "cases": cases(paths)}
-        (work / "job.json").write_text(json.dumps(job))
-        shutil.copy(Path(__file__).with_name("gimp_batch.py"), work / "gimp_batch.py")
-        env = {"GIMP3_DIRECTORY": str(work / "gimp3"), "CYCLEGAN_FX_HOME": str(home),
-               "CFX_GIMP_JOB": str(work / "job.json")}
-        done = gimp_chroot.run_gimp(root, work / "gimp_batch.py", [work], env, timeout=600)
-        assert done.returncode == 0 and (out / "report.json").is_file(), done.stdout[-3000:] + done.stderr[-3000:]
+        report = run_gimp_job(root, work, home, out, cases(paths), [work])
     finally:
         service.send_signal(signal.SIGTERM)
         service.wait(60)
     assert not (home / "serve.json").exists()
-    return {"report": json.loads((out / "report.json").read_text()), "inputs": paths, "home": home, "work": work}
+    return {"report": report, "inputs": paths, "home": home, "work": work}
 
 
 @pytest.fixture(scope="module")
@@ -127,15 +121,21 @@ def first_click(tmp_path_factory, photo):
     image = work / "rgb.png"
     Image.fromarray(photo[40:136, 200:328]).save(image)
     case = {"id": "first", "input": str(image), "procedure": "cyclegan-fx-vintage-a2b", "args": {"work-size": "64"}}
-    (work / "job.json").write_text(json.dumps({"out_dir": str(work), "cases": [case]}))
-    shutil.copy(Path(__file__).with_name("gimp_batch.py"), work / "gimp_batch.py")
-    env = {"GIMP3_DIRECTORY": str(work / "gimp3"), "CYCLEGAN_FX_HOME": str(home), "CFX_GIMP_JOB": str(work / "job.json")}
     started = []
-    done = gimp_chroot.run_gimp(root, work / "gimp_batch.py", [work, ROOT, *python], env, timeout=600,
-                                before_unmount=lambda: started.append(stop_started_service(home)))
-    assert done.returncode == 0 and (work / "report.json").is_file(), done.stdout[-3000:] + done.stderr[-3000:]
-    return {"report": json.loads((work / "report.json").read_text())["cases"]["first"], "image": image,
-            "home": home, "work": work, "service": started[0]}
+    report = run_gimp_job(root, work, home, work, [case], [work, ROOT, *python],
+                          before_unmount=lambda: started.append(stop_started_service(home)))
+    return {"report": report["cases"]["first"], "image": image, "home": home, "work": work, "service": started[0]}
+
+
+def run_gimp_job(root: Path, work: Path, home: Path, out: Path, job_cases: list[dict], mounts: list[Path], **kwargs) -> dict:
+    """Run the cases in GIMP inside the chroot (tests/gimp_batch.py); the report it writes into ``out``."""
+    (work / "job.json").write_text(json.dumps({"out_dir": str(out), "cases": job_cases}))
+    shutil.copy(Path(__file__).with_name("gimp_batch.py"), work / "gimp_batch.py")
+    env = {"GIMP3_DIRECTORY": str(work / "gimp3"), "CYCLEGAN_FX_HOME": str(home),
+           "CFX_GIMP_JOB": str(work / "job.json")}
+    done = gimp_chroot.run_gimp(root, work / "gimp_batch.py", mounts, env, timeout=600, **kwargs)
+    assert done.returncode == 0 and (out / "report.json").is_file(), done.stdout[-3000:] + done.stderr[-3000:]
+    return json.loads((out / "report.json").read_text())
 
 
 def stop_started_service(home: Path):

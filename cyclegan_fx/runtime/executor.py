@@ -190,13 +190,12 @@ class _CoreWriter:
             _paste(canvas, core.scaled(scale), values)
             return
         inner = self.interiors[tile % self.count]
-        for rect in (inner, *border_strips(core, inner)):
-            if rect.area:
-                part = _crop(values, rect.relative_to(core), scale)
-                if rect is inner:
-                    _paste(canvas, rect.scaled(scale), part)
-                else:
-                    self.pending.append((tile, canvas, rect.scaled(scale), part.clone()))
+        if inner.area:
+            _paste(canvas, inner.scaled(scale), _crop(values, inner.relative_to(core), scale))
+        for strip in border_strips(core, inner):
+            if strip.area:
+                held = _crop(values, strip.relative_to(core), scale).clone()
+                self.pending.append((tile, canvas, strip.scaled(scale), held))
 
     def commit(self, last_read: int) -> None:
         """Write every pending strip whose readers are all at or before tile ``last_read``."""

@@ -143,8 +143,8 @@ def at_cheapest(program: Program, seg: Segment) -> bool:
     """Whether every activation the segment reads, computes or returns is at the cheapest resolution."""
     if not program.norms:
         return False
-    last = min(seg.end, len(program) - 1)
-    return all(program.density(p) <= _cheapest(program) for p in range(seg.start, last + 1))
+    cheapest, last = _cheapest(program), min(seg.end, len(program) - 1)
+    return all(program.density(p) <= cheapest for p in range(seg.start, last + 1))
 
 
 def _cheapest(program: Program) -> float:

@@ -56,7 +56,9 @@ def choose_grid(
     return Grid(cores, height, width, batch, images, wide)
 
 
-def _wide_cores(backend: Backend, height: int, width: int, core: int, align: int, cores: list[Rect]) -> list[Rect] | None:
+def _wide_cores(
+    backend: Backend, height: int, width: int, core: int, align: int, cores: list[Rect]
+) -> list[Rect] | None:
     """Cores for the bottleneck sweeps on a CPU: up to WIDE_FACTOR times the side of the others.
 
     A ResNet's bottleneck tile holds a third of the values per pixel of its widest full-size
