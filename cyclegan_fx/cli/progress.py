@@ -89,8 +89,11 @@ class CountProgress:
         self._show(None)
 
     def advance(self, message: str | None = None) -> None:
-        """One item is done; ``message``, if any, is shown above the bar or logged as a warning."""
-        self._begin(0)
+        """One item is done; ``message``, if any, is shown above the bar or logged as a warning.
+
+        The rate counts from this object's creation: the first item's own time is part of it."""
+        if self.first is None:
+            self.first = 0
         self.done += 1
         self._show(message)
 
