@@ -6,11 +6,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from click.testing import CliRunner
 from PIL import Image
 
+from cyclegan_fx.cli import cli
 from cyclegan_fx.networks import Generator, ResnetConfig, build_generator, init_weights
 
 DATA = Path(__file__).resolve().parent / "data"
+
+
+def invoke(*args: object) -> tuple[int, str]:
+    """Run the CLI in-process; return its exit code and everything it printed."""
+    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+    return result.exit_code, result.output
 
 
 def tiny_generator(seed: int = 0, **params) -> Generator:

@@ -12,21 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
-from helpers import save_with_code
+from helpers import invoke, save_with_code
 from PIL import Image
 
-from cyclegan_fx.cli import cli
 from cyclegan_fx.io.image_read import load_image
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = ["--device", "cpu", "--precision", "fp32", "--backend", "torch"]
-
-
-def invoke(*args: str) -> tuple[int, str]:
-    """Run the CLI in-process; return exit code and everything it printed."""
-    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-    return result.exit_code, result.output
 
 
 @pytest.fixture(scope="module")
@@ -216,5 +208,6 @@ def test_unwritable_output_folder(tmp_path, small, vintage_path):
 
 def test_input_files_are_never_modified(tmp_path, small):
     before = {p.name: p.read_bytes() for p in small.iterdir()}
-    invoke("apply", small, "-o", tmp_path / "out", *FAST)
+    code, output = invoke("apply", small, "-o", tmp_path / "out", *FAST)
+    assert code == 0 and len(list((tmp_path / "out").iterdir())) == len(before), output
     assert {p.name: p.read_bytes() for p in small.iterdir()} == before

@@ -13,10 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
-from helpers import tiny_generator
+from helpers import invoke, tiny_generator
 
-from cyclegan_fx.cli import cli
 from cyclegan_fx.gimp import gimp_user_dir
 from cyclegan_fx.models import ModelStore, read_bundle
 from cyclegan_fx.models.bundle import reverse_label
@@ -26,11 +24,6 @@ from cyclegan_fx.runtime.factory import open_runner
 PLUGIN = Path(__file__).resolve().parent.parent / "plugins" / "gimp" / "cyclegan-fx"
 sys.path.insert(0, str(PLUGIN))
 import cyclegan_fx_gimp as core  # noqa: E402
-
-
-def invoke(*args) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-    return result.exit_code, result.output
 
 
 @pytest.fixture
@@ -157,9 +150,14 @@ def test_work_size_argument():
             core.parse_work_size(bad)
 
 
-def test_samples_travel_little_endian():
-    data = np.arange(6, dtype=np.uint16).tobytes()
-    assert core.little_endian(data, "uint16") == np.arange(6, dtype="<u2").tobytes()
+@pytest.mark.parametrize("host", ["little", "big"])
+@pytest.mark.parametrize("dtype", ["uint16", "float32"])
+def test_samples_travel_little_endian(monkeypatch, host, dtype):
+    """Whatever the host's byte order, the bytes sent are little-endian (a big-endian host is simulated)."""
+    monkeypatch.setattr(core.sys, "byteorder", host)
+    values = np.arange(6).astype(dtype)
+    native = values.astype(values.dtype.newbyteorder("<" if host == "little" else ">")).tobytes()
+    assert core.little_endian(native, dtype) == values.astype(values.dtype.newbyteorder("<")).tobytes()
 
 
 def test_gimp_user_folder_per_platform(tmp_path):

@@ -16,11 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from helpers import invoke
 from PIL import Image
 from test_images import exif_block, parsed_exif, srgb_icc
 
-from cyclegan_fx.cli import cli
 from cyclegan_fx.io.image_format import ImageMeta
 from cyclegan_fx.io.image_read import load_image
 from cyclegan_fx.io.image_write import save_image
@@ -39,11 +38,6 @@ def ray_runtime():
     ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
     yield
     ray.shutdown()
-
-
-def invoke(*args: object) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-    return result.exit_code, result.output
 
 
 def photo_crop(photo: np.ndarray, y: int, x: int, h: int, w: int) -> np.ndarray:

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from helpers import invoke
 from PIL import Image
 
-from cyclegan_fx.cli import cli
 from cyclegan_fx.errors import ImageReadError
 from cyclegan_fx.io.image_read import load_image
 from cyclegan_fx.io.inputs import expand_inputs
@@ -131,11 +130,6 @@ def test_an_existing_output_is_skipped_untouched(translator):
     outcome = worker.translate(WorkItem(0, "a.png"))
     assert outcome.status == "skipped"
     assert (root / "out" / "a.png").read_bytes() == b"done by an earlier run"
-
-
-def invoke(*args: object) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-    return result.exit_code, result.output
 
 
 def test_refusals_come_before_any_worker_starts(tmp_path, photo):

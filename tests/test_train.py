@@ -12,22 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
-from helpers import crops, save_with_code
+from helpers import crops, invoke, save_with_code
 from PIL import Image
 
-from cyclegan_fx.cli import cli
 from cyclegan_fx.models import ModelStore
 from cyclegan_fx.training.checkpoint import load_latest
 from cyclegan_fx.training.config import TrainConfig, read_toml
 
 TINY = ["--netG", "resnet_6blocks", "--ngf", "4", "--ndf", "4", "--preprocess", "crop", "--crop-size", "32",
         "--sample-every", "0", "--log-every", "1", "--checkpoint-every", "2", "--no-auto-export"]
-
-
-def invoke(*args) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-    return result.exit_code, result.output
 
 
 def test_defaults_are_the_official_ones():

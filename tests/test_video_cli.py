@@ -16,13 +16,12 @@ import time
 from pathlib import Path
 
 import cv2
+import helpers
 import numpy as np
 import pytest
 from clips import BT601, BT709, FULL, LIMITED, Clip, corrupt, pan, psnr, read_clip, write_clip
-from click.testing import CliRunner
 from PIL import Image
 
-from cyclegan_fx.cli import cli
 from cyclegan_fx.io.image_read import load_image
 from cyclegan_fx.models import resolve_model
 from cyclegan_fx.runtime.config import RunOptions
@@ -34,8 +33,7 @@ FAST = ["--device", "cpu", "--backend", "torch", "--work-size", str(WORK_SIZE)]
 
 
 def invoke(*args) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, ["video", *[str(a) for a in args], *FAST], catch_exceptions=False)
-    return result.exit_code, result.output
+    return helpers.invoke("video", *args, *FAST)
 
 
 @pytest.fixture(scope="module")
