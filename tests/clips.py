@@ -2,8 +2,7 @@
 
 Clips are moving crops of the sample photos (a camera pan), encoded with FFmpeg's own
 RGB -> YUV conversion for the matrix and range asked for, with a sine-wave track (AAC unless
-asked otherwise) and,
-on request, subtitles. Reading back decodes with FFmpeg's conversion for the file's tags.
+asked otherwise) and, on request, subtitles. Reading back decodes with FFmpeg's conversion for the file's tags.
 """
 
 from __future__ import annotations

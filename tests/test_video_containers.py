@@ -13,6 +13,7 @@ import pytest
 from clips import Clip, pan, read_clip, write_clip
 from test_video_cli import invoke, leftovers
 
+from cyclegan_fx.video import join
 from cyclegan_fx.video.pipeline import in_thread
 
 TIME_BASE = fractions.Fraction(1, 25)  # the H.263 family and MPEG-1 take no 1/90000 time base
@@ -68,3 +69,20 @@ def test_a_failing_stage_leaves_no_thread_running():
     with pytest.raises(RuntimeError):
         list(in_thread(failing(), 2, "failing-stage"))
     assert not [t for t in threading.enumerate() if t.name == "failing-stage"]
+
+
+def test_a_stream_the_muxer_refuses_midway_is_one_sentence(tmp_path, monkeypatch):
+    convert = join._Copy.convert
+
+    def backwards(self, packet, span):  # timestamps going back, as some RealMedia files have
+        for when, out in convert(self, packet, span):
+            out.pts = out.dts = -out.dts
+            yield when, out
+
+    monkeypatch.setattr(join._Copy, "convert", backwards)
+    path = tiny(tmp_path / "clip.mkv", "libx264", "ac3")
+    code, out = invoke(path, "-o", tmp_path / "out.mp4", "--temporal", "off")
+    assert code != 0
+    assert "Traceback" not in out and "--resume" not in out
+    assert out.strip().splitlines()[-1].startswith("Error: Cannot write mp4 output")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mkv"]

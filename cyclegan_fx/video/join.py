@@ -58,17 +58,24 @@ def join(
         try:
             out.start_encoding()
         except av.error.FFmpegError as exc:
-            raise OutputError(f"Cannot write {muxer.split(',')[0]} output: {exc.strerror or exc}.") from exc
+            raise _cannot_write(muxer, exc) from exc
         _check_extradata(video, records)
         ordered = heapq.merge(
             _video_packets(work, records, video, source.time_base, span),
             _copied_packets(inputs, copies, span),
             key=lambda item: item[0],
         )
-        for _, packet in ordered:
-            out.mux(packet)
-        for copy in copies:
-            out.mux(copy.flush())
+        try:
+            for _, packet in ordered:
+                out.mux(packet)
+            for copy in copies:
+                out.mux(copy.flush())
+        except av.error.FFmpegError as exc:  # e.g. a copied stream whose timestamps the muxer refuses
+            raise _cannot_write(muxer, exc) from exc
+
+
+def _cannot_write(muxer: str, exc: av.error.FFmpegError) -> OutputError:
+    return OutputError(f"Cannot write {muxer.split(',')[0]} output: {exc.strerror or exc}.")
 
 
 def _video_stream(out, spec: EncoderSpec, source: VideoSource, inputs) -> av.video.stream.VideoStream:
