@@ -1,8 +1,8 @@
 """Make small test clips with PyAV and read them back, independently of cyclegan_fx.video.
 
 Clips are moving crops of the sample photos (a camera pan), encoded with FFmpeg's own
-RGB -> YUV conversion for the matrix and range asked for, with a sine-wave AAC track and,
-on request, subtitles. Reading back decodes with FFmpeg's conversion for the file's tags.
+RGB -> YUV conversion for the matrix and range asked for, with a sine-wave track (AAC unless
+asked otherwise) and, on request, subtitles. Reading back decodes with FFmpeg's conversion for the file's tags.
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ class Clip:
     rotation: int = 0
     metadata: dict[str, str] = field(default_factory=dict)
     audio: bool = True
+    audio_codec: str = "aac"
     subtitles: bool = False
 
     def timestamps(self) -> list[int]:
@@ -83,7 +84,8 @@ def write_clip(path: Path, clip: Clip) -> Path:
         cc.color_primaries, cc.color_trc = clip.primaries, clip.transfer
         if clip.rotation:
             video.set_display_rotation(clip.rotation)
-        audio = out.add_stream("aac", rate=48000, layout="stereo") if clip.audio else None
+        audio = out.add_stream(clip.audio_codec, rate=48000, layout="stereo", bit_rate=128000) if clip.audio \
+            else None
         subtitles = out.add_mux_stream("subrip") if clip.subtitles else None
         if subtitles is not None:
             subtitles.time_base = fractions.Fraction(1, 1000)
@@ -109,11 +111,16 @@ def write_clip(path: Path, clip: Clip) -> Path:
 def _sine(out, audio, seconds: float) -> None:
     samples = int(seconds * 48000)
     wave = (0.3 * np.sin(2 * np.pi * 440 * np.arange(samples) / 48000)).astype(np.float32)
+    cc = audio.codec_context
+    resampler = av.AudioResampler(cc.format.name, "stereo", 48000, frame_size=cc.frame_size or None)
     for start in range(0, samples, 1024):
         chunk = np.ascontiguousarray(np.stack([wave[start : start + 1024]] * 2))
         frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
         frame.sample_rate, frame.pts = 48000, start
-        out.mux(audio.encode(frame))
+        for resampled in resampler.resample(frame):
+            out.mux(audio.encode(resampled))
+    for resampled in resampler.resample(None):
+        out.mux(audio.encode(resampled))
     out.mux(audio.encode(None))
 
 

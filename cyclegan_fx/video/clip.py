@@ -14,7 +14,7 @@ from cyclegan_fx.runtime.config import RunOptions
 from cyclegan_fx.runtime.runner import Runner
 from cyclegan_fx.video.config import VideoOptions
 from cyclegan_fx.video.decode import ResumePoint, Window, decode
-from cyclegan_fx.video.encode import EncoderSpec, choose_encoder, output_muxer
+from cyclegan_fx.video.encode import EncoderSpec, choose_encoder, muxer_writes, output_muxer
 from cyclegan_fx.video.frames import to_rgb
 from cyclegan_fx.video.inference import Frame
 from cyclegan_fx.video.job import STATS, ProgressCallback, Resume, keeping_finished_work, run_passes
@@ -41,10 +41,12 @@ def translate_video(
 ) -> Report:
     """Translate every frame of the video file ``path``, keeping its timing, colour and other streams."""
     source = probe(path)
-    name = default_output(path, model, path.suffix if _writable_suffix(path) else ".mkv")
-    output = name if output is None else output / name.name if output.is_dir() else output
+    output = _output(path, source, options, model, output)
     muxer = output_muxer(output)
     spec = choose_encoder(source, options.encode, muxer)
+    if not muxer_writes(muxer, spec):
+        raise ConfigError(f"FFmpeg here cannot write {output.name} with {spec.encoder} video; "
+                          "use an output such as .mkv or .mp4.")
     check_target(output, options.overwrite)
     window = Window(options.start, options.end)
     clip = VideoClip(source, window, spec, muxer)
@@ -88,10 +90,22 @@ class VideoClip:
         write_segments(frames, work, self.spec, self.muxer, segment_frames, on_frame)
 
 
-def _writable_suffix(path: Path) -> bool:
+def _output(path: Path, source: VideoSource, options: VideoOptions, model: ModelRef, output: Path | None) -> Path:
+    """The output asked for, or beside the input (or in the folder given) in the input's format where that
+    can be written, else as .mkv."""
+    if output is not None and not output.is_dir():
+        return output
+    name = default_output(path, model)
+    if not _writable(name, source, options):
+        log.info("FFmpeg here cannot write %s files; the output is .mkv.", path.suffix or "suffix-less")
+        name = default_output(path, model, ".mkv")
+    return name if output is None else output / name.name
+
+
+def _writable(path: Path, source: VideoSource, options: VideoOptions) -> bool:
     try:
-        output_muxer(path)
-        return True
+        muxer = output_muxer(path)
+        return muxer_writes(muxer, choose_encoder(source, options.encode, muxer))
     except ConfigError:
         return False
 

@@ -6,6 +6,7 @@ one the final file is muxed through, so all of them agree on the stream's parame
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import av.error
 
 from cyclegan_fx.errors import ConfigError
 from cyclegan_fx.video.colour import RANGE_FULL, ColourTags, YuvMatrix, yuv_matrix
@@ -138,6 +140,27 @@ def muxer_accepts(muxer: str, codec: str) -> bool:
         return False
     finally:
         container.close()
+
+
+def muxer_writes(muxer: str, spec: EncoderSpec) -> bool:
+    """Whether a ``muxer`` file of ``spec``'s video can be started: some muxers and encoders refuse only
+    when opened (swf takes no H.264, mpeg1video wants a standard frame rate)."""
+    container = av.open(io.BytesIO(), "w", format=muxer)
+    try:
+        configure(container.add_stream(spec.encoder).codec_context, spec)
+        container.start_encoding()
+        return True
+    except (ValueError, av.error.FFmpegError):
+        return False
+    finally:
+        _close_quietly(container)
+
+
+def _close_quietly(container: av.container.OutputContainer) -> None:
+    try:
+        container.close()
+    except (ValueError, av.error.FFmpegError):
+        pass  # a container that could not start may not write its trailer either
 
 
 def _encoder_name(requested: str, input_codec: str, muxer: str) -> str:

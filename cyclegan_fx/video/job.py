@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from cyclegan_fx.errors import VideoReadError
+from cyclegan_fx.errors import OutputError, VideoReadError
 from cyclegan_fx.runtime.config import RunOptions
 from cyclegan_fx.runtime.runner import Runner
 from cyclegan_fx.video.config import Temporal, VideoOptions
@@ -164,9 +164,13 @@ class _Counter:
 
 @contextlib.contextmanager
 def keeping_finished_work(work: WorkFolder, kinds: tuple[str, ...]) -> Iterator[None]:
-    """On failure, keep the work folder if it holds finished segments (for --resume), else remove it."""
+    """On failure, keep the work folder if it holds finished segments (for --resume), else remove it;
+    an output that cannot be written removes it too."""
     try:
         yield
+    except OutputError:  # an output that cannot be written fails the same way on every run
+        work.remove()
+        raise
     except BaseException:
         if any(work.finished(kind) for kind in kinds):
             log.warning("The finished part is kept in %s; run the same command with --resume to continue.",

@@ -31,6 +31,7 @@ log = logging.getLogger("cyclegan_fx")
 # Tags a muxer writes itself; copying them would describe the input's encoding, not the output's.
 _OWN_TAGS = {"encoder", "major_brand", "minor_version", "compatible_brands", "vendor_id", "duration",
              "bps", "number_of_frames", "number_of_bytes"}
+_USUAL_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 
 
 @dataclass(frozen=True)
@@ -57,17 +58,24 @@ def join(
         try:
             out.start_encoding()
         except av.error.FFmpegError as exc:
-            raise OutputError(f"Cannot write {muxer.split(',')[0]} output: {exc.strerror or exc}.") from exc
+            raise _cannot_write(muxer, exc) from exc
         _check_extradata(video, records)
         ordered = heapq.merge(
             _video_packets(work, records, video, source.time_base, span),
             _copied_packets(inputs, copies, span),
             key=lambda item: item[0],
         )
-        for _, packet in ordered:
-            out.mux(packet)
-        for copy in copies:
-            out.mux(copy.flush())
+        try:
+            for _, packet in ordered:
+                out.mux(packet)
+            for copy in copies:
+                out.mux(copy.flush())
+        except av.error.FFmpegError as exc:  # e.g. a copied stream whose timestamps the muxer refuses
+            raise _cannot_write(muxer, exc) from exc
+
+
+def _cannot_write(muxer: str, exc: av.error.FFmpegError) -> OutputError:
+    return OutputError(f"Cannot write {muxer.split(',')[0]} output: {exc.strerror or exc}.")
 
 
 def _video_stream(out, spec: EncoderSpec, source: VideoSource, inputs) -> av.video.stream.VideoStream:
@@ -141,7 +149,7 @@ class _Copy:
         fmt = out.format.name.split(",")[0]
         if stream.type == "audio" and out.default_audio_codec not in ("none", ""):
             encoder = out.add_stream(out.default_audio_codec, rate=stream.codec_context.sample_rate,
-                                     layout=stream.codec_context.layout.name)
+                                     layout=_ordered_layout(stream.codec_context.layout))
             log.warning("A %s file cannot hold %s; it is re-encoded to %s.", fmt, label, encoder.codec_context.name)
             return cls(stream, encoder, reencode=True)
         log.warning("A %s file cannot hold %s; it is left out.", fmt, label)
@@ -184,6 +192,13 @@ class _Copy:
             for resampled in self.resampler.resample(frame):
                 for out_packet in self.target.encode(resampled):
                     yield _when(out_packet, out_packet.time_base or self.target.time_base), out_packet
+
+
+def _ordered_layout(layout: av.AudioLayout) -> str:
+    """The layout itself, or FFmpeg's usual one for its channel count: encoders refuse unordered ones ("2 channels")."""
+    if " channels" not in layout.name:
+        return layout.name
+    return _USUAL_LAYOUTS.get(layout.nb_channels, layout.name)
 
 
 def _codec_name(stream) -> str:

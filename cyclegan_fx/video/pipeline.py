@@ -52,6 +52,7 @@ def in_thread(items: Iterator[T], maxsize: int, name: str) -> Iterator[T]:
             yield item
     finally:
         stop.set()
+        thread.join()  # a thread left running in native code aborts the process at exit
 
 
 def _put(handover: queue.Queue, item: object, stop: threading.Event) -> bool:
