@@ -20,15 +20,17 @@ import time
 from pathlib import Path
 
 import cv2
+import gimp_chroot
 import numpy as np
 import pytest
 from helpers import tiny_generator
 from PIL import Image
 
-import gimp_chroot
 from cyclegan_fx.io.image_read import load_image
 from cyclegan_fx.models import ModelStore
 from cyclegan_fx.serve import answers, read_endpoint
+
+pytestmark = pytest.mark.heavy  # a real heavy component: the quick tier deselects it (-m "not heavy")
 
 ROOT = Path(__file__).resolve().parent.parent
 SELECTION = (40, 30, 64, 48)  # x, y, width, height in image coordinates

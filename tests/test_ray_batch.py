@@ -24,6 +24,8 @@ from cyclegan_fx.io.image_format import ImageMeta
 from cyclegan_fx.io.image_read import load_image
 from cyclegan_fx.io.image_write import save_image
 
+pytestmark = pytest.mark.heavy  # a real heavy component: the quick tier deselects it (-m "not heavy")
+
 ray = pytest.importorskip("ray", reason="the ray extra is not installed")
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,6 +19,7 @@ import csv
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from click.testing import CliRunner
 from helpers import psnr
@@ -28,6 +29,8 @@ from cyclegan_fx.cli import cli
 from cyclegan_fx.models import ModelStore
 from cyclegan_fx.training.config import TrainConfig
 from cyclegan_fx.training.model import build_cyclegan
+
+pytestmark = pytest.mark.heavy  # a real heavy component: the quick tier deselects it (-m "not heavy")
 
 ROOT = Path(__file__).resolve().parent.parent
 PHOTOS = [ROOT / "tests" / "data" / f"{n}.jpg" for n in ("astronaut", "rocket", "coffee", "chelsea")]

@@ -8,7 +8,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from watch_helpers import FAST, Daemon, decoded_size, digest, drop, files_in, photo_bytes, run_once, save_tiny_model
+
+pytestmark = pytest.mark.heavy  # a real heavy component: the quick tier deselects it (-m "not heavy")
 
 ROUNDS = 8
 AT_START = 40
