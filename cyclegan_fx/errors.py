@@ -61,3 +61,7 @@ class JobCancelled(CycleganFxError):
 
 class ServiceError(CycleganFxError):
     """The local service cannot start, or another one is running already."""
+
+
+class MissingExtraError(CycleganFxError):
+    """An optional dependency is not installed; the sentence names the extra that brings it."""

@@ -14,6 +14,7 @@ from cyclegan_fx.export.graphs import export_ops, required_segments, signature
 from cyclegan_fx.export.onnx_export import OPSET, ExportError, export_segment
 from cyclegan_fx.export.pack import Pack, segment_entry, write_pack
 from cyclegan_fx.export.verify import MIN_PSNR, check_generator_graph, failed
+from cyclegan_fx.extras import require_extra
 from cyclegan_fx.io.atomic import atomic_output
 from cyclegan_fx.networks import Generator
 from cyclegan_fx.runtime.schedule import segment
@@ -57,6 +58,5 @@ def build_onnx_pack(generator: Generator, meta: dict[str, Any], precision: str, 
 
 
 def made_by() -> dict[str, str]:
-    import onnx
-
+    onnx = require_extra("onnx")
     return {"cyclegan_fx": __version__, "torch": torch.__version__, "onnx": onnx.__version__}

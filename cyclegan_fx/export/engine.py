@@ -20,8 +20,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from cyclegan_fx.errors import CheckpointError, DeviceError
+from cyclegan_fx.errors import CheckpointError, DeviceError, MissingExtraError
 from cyclegan_fx.export.pack import Pack, segment_entry, write_pack
+from cyclegan_fx.extras import require_extra
 from cyclegan_fx.networks import Program
 from cyclegan_fx.runtime.plan import round_up
 from cyclegan_fx.runtime.schedule import Segment
@@ -44,9 +45,9 @@ class EngineTarget:
 def unavailable_reason() -> str | None:
     """Why no engine can be built or run here, or None."""
     try:
-        import tensorrt  # noqa: F401
-    except ImportError:
-        return "TensorRT is not installed (pip install 'cyclegan-fx[tensorrt]' on a machine with an NVIDIA GPU)"
+        require_extra("tensorrt")
+    except MissingExtraError as exc:
+        return str(exc).removesuffix(".")
     import torch
 
     if not torch.cuda.is_available():
@@ -59,7 +60,7 @@ def current_target() -> EngineTarget:
     reason = unavailable_reason()
     if reason:
         raise DeviceError(f"Cannot build or run TensorRT engines: {reason}.")
-    import tensorrt
+    tensorrt = require_extra("tensorrt")
     import torch
 
     major, minor = torch.cuda.get_device_capability()
@@ -124,10 +125,9 @@ def profile_shapes(program: Program, seg: Segment, inputs: tuple[str, ...], tile
 def build_engine_pack(onnx: Pack, program: Program, path: Path, tile: int, batch: int, target: EngineTarget,
                       timing_cache: Path) -> Pack:
     """Build one engine per segment graph of an FP16 ONNX pack; write the engine pack and its sidecar."""
-    import tensorrt as trt
-
     from cyclegan_fx.runtime.executor import sweep_margin
 
+    trt = require_extra("tensorrt")
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     cache_bytes = timing_cache.read_bytes() if timing_cache.is_file() else b""

@@ -10,6 +10,7 @@ import torch
 
 from cyclegan_fx.errors import CycleganFxError
 from cyclegan_fx.export.graphs import SegmentModule, example_inputs, signature
+from cyclegan_fx.extras import require_extra
 from cyclegan_fx.networks import Op, Program
 from cyclegan_fx.runtime.schedule import Segment
 
@@ -23,6 +24,8 @@ class ExportError(CycleganFxError):
 
 def export_segment(ops: tuple[Op, ...], program: Program, seg: Segment, path: Path, dtype: torch.dtype) -> None:
     """Write one segment graph of ``ops`` (from ``export_ops``) to ``path``; batch, height and width are dynamic."""
+    require_extra("onnx")
+    require_extra("onnxscript")  # torch's dynamo exporter writes the graph with it
     names = signature(ops, seg, program)
     inputs = example_inputs(ops, seg, program, dtype)
     dims = {0: torch.export.Dim("batch"), 2: torch.export.Dim("height"), 3: torch.export.Dim("width")}

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from cyclegan_fx.extras import require_extra
 from cyclegan_fx.networks import Generator
 
 log = logging.getLogger("cyclegan_fx")
@@ -41,8 +42,7 @@ def psnr(a: np.ndarray, b: np.ndarray, peak: float = 2.0) -> float:
 
 def check_generator_graph(model: bytes | str, generator: Generator, precision: str) -> list[Check]:
     """Run the whole-generator graph in ONNX Runtime (CPU) and PyTorch fp32 at three shapes."""
-    import onnxruntime as ort
-
+    ort = require_extra("onnxruntime")
     session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
     dtype = np.float16 if precision == "fp16" else np.float32
     checks = []

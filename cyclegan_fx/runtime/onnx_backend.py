@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from cyclegan_fx.export.pack import Pack
+from cyclegan_fx.extras import require_extra
 from cyclegan_fx.runtime.backend import NormStats, SegmentResult
 from cyclegan_fx.runtime.schedule import Segment
 from cyclegan_fx.runtime.segments import named_statistic
@@ -22,8 +23,7 @@ _DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
 def execution_providers(device: torch.device, engine_cache: Path) -> list[Any]:
     """For a GPU, TensorRT then CUDA where this onnxruntime has them (TensorRT's engines cached in
     ``engine_cache``); the CPU always, last."""
-    import onnxruntime as ort
-
+    ort = require_extra("onnxruntime")
     if device.type != "cuda":
         return ["CPUExecutionProvider"]
     available = set(ort.get_available_providers())
@@ -43,8 +43,7 @@ class OnnxRuntimeBackend:
     """Sessions are created once; ``run`` keeps nothing between calls and may run in many threads."""
 
     def __init__(self, pack: Pack, providers: Sequence[Any] = ("CPUExecutionProvider",)) -> None:
-        import onnxruntime as ort
-
+        ort = require_extra("onnxruntime")
         self.name = "onnxruntime"
         self.device = torch.device("cpu")  # inputs and outputs travel through host memory
         self.dtype = _DTYPES[pack.manifest["precision"]]

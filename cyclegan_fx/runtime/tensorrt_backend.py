@@ -9,6 +9,7 @@ import torch
 
 from cyclegan_fx.errors import DeviceError
 from cyclegan_fx.export.pack import Pack
+from cyclegan_fx.extras import require_extra
 from cyclegan_fx.runtime.backend import NormStats, SegmentResult
 from cyclegan_fx.runtime.schedule import Segment
 from cyclegan_fx.runtime.segments import named_statistic
@@ -18,8 +19,7 @@ class TensorRTBackend:
     """Each segment's execution context is guarded by a lock; nothing of a call is kept after it."""
 
     def __init__(self, pack: Pack, device: torch.device) -> None:
-        import tensorrt as trt
-
+        trt = require_extra("tensorrt")
         self.name = "tensorrt"
         self.device = device
         self.dtype = torch.float16
@@ -60,6 +60,5 @@ class TensorRTBackend:
 
 
 def _torch_dtype(trt_dtype) -> torch.dtype:
-    import tensorrt as trt
-
+    trt = require_extra("tensorrt")
     return {trt.DataType.HALF: torch.float16, trt.DataType.FLOAT: torch.float32}[trt_dtype]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cyclegan_fx.errors import ConfigError, DeviceError
+from cyclegan_fx.extras import require_extra
 from cyclegan_fx.scale.model_files import ModelFiles
 from cyclegan_fx.scale.work import Outcome, WorkerSettings, WorkItem, locations
 
@@ -24,6 +25,7 @@ log = logging.getLogger("cyclegan_fx")
 TASK_RETRIES = 2  # attempts after the first when a worker dies while translating a file
 CONCURRENCY = 2  # calls an actor runs at once: one in the runner while the other reads or writes
 QUEUED = 1  # calls waiting in each actor's queue, so it never idles between files
+NEEDS_RAY = "Batch jobs need Ray"  # what require_extra says when Ray is missing
 
 
 @dataclass(frozen=True)
@@ -33,22 +35,13 @@ class Placement:
     gpus: float  # per actor
 
 
-def require_ray() -> None:
-    try:
-        import ray  # noqa: F401
-    except ImportError:
-        raise ConfigError("Batch jobs need Ray: pip install 'cyclegan-fx[ray]'.") from None
-
-
 @contextlib.contextmanager
 def ray_runtime(address: str | None) -> Iterator[None]:
     """Join the cluster at ``address``, or start a local runtime for this job (None); left as found.
 
     When Ray is running already in this process, the caller's connection and code environment are used.
     """
-    require_ray()
-    import ray
-
+    ray = require_extra("ray", NEEDS_RAY)
     if ray.is_initialized():  # the caller (a notebook, a test) manages Ray itself
         yield
         return

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cyclegan_fx.errors import ConfigError, OutputError
+from cyclegan_fx.extras import require_extra
 from cyclegan_fx.runtime.config import RunOptions
-from cyclegan_fx.scale.cluster import Placement, feed, plan_placement, ray_runtime, require_ray, start_workers
+from cyclegan_fx.scale.cluster import NEEDS_RAY, Placement, feed, plan_placement, ray_runtime, start_workers
 from cyclegan_fx.scale.report import FailureReport, Summary
 from cyclegan_fx.scale.storage import Location, locate, prepare_destination, walk
 from cyclegan_fx.scale.work import Outcome, WorkerSettings, WorkItem
@@ -68,7 +69,7 @@ def run_job(
     from cyclegan_fx.models import resolve_model
     from cyclegan_fx.scale.model_files import pack_model
 
-    require_ray()
+    require_extra("ray", NEEDS_RAY)
     sources = _resolve_sources(job.sources)
     destination = locate(job.destination)
     _check_destination(destination, sources, job.recursive)

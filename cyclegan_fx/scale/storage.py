@@ -20,6 +20,7 @@ from typing import Any, Literal
 import numpy as np
 
 from cyclegan_fx.errors import ConfigError, CycleganFxError, ImageReadError, OutputError
+from cyclegan_fx.extras import require_extra
 from cyclegan_fx.io.atomic import temporary_sibling
 from cyclegan_fx.io.image_format import ImageMeta
 from cyclegan_fx.io.image_write import save_image
@@ -87,12 +88,9 @@ def locate(text: str) -> Location:
     """A Location for a local path or a URI that pyarrow knows (s3://, gs://, hdfs://, file://)."""
     if not _URI.match(text):  # absolute: workers do not share the driver's working directory
         return Location(text, os.path.abspath(os.path.expanduser(text)))
+    fs_module = require_extra("pyarrow.fs", f"{text} is a URI; reading URIs needs pyarrow")
     try:
-        from pyarrow.fs import FileSystem
-    except ImportError:
-        raise ConfigError(f"{text} is a URI; reading URIs needs pyarrow: pip install 'cyclegan-fx[ray]'.") from None
-    try:
-        fs, path = FileSystem.from_uri(text)
+        fs, path = fs_module.FileSystem.from_uri(text)
     except (ValueError, OSError) as exc:  # pyarrow's ArrowInvalid is a ValueError
         raise ConfigError(f"Cannot open {text}: {_first_line(exc)}.") from exc
     return Location(text, path, fs)
