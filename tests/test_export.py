@@ -118,6 +118,7 @@ def test_onnxruntime_takes_tiles_of_several_images_in_one_call(tiny, tiny_pack, 
     assert all(np.abs(a.astype(int) - b.astype(int)).max() <= 1 for a, b in zip(ort, ref))
 
 
+@pytest.mark.heavy  # real 11 M-parameter model through ONNX export and ONNX Runtime: minutes on 2 cores
 def test_onnxruntime_exact_tiles_equal_one_pytorch_pass_on_the_real_model(vintage, photo):
     model = ModelStore().get("vintage")
     pack = onnx_pack(model, "a2b", vintage, "fp32")
@@ -130,6 +131,7 @@ def test_onnxruntime_exact_tiles_equal_one_pytorch_pass_on_the_real_model(vintag
     assert again.path == pack.path  # cached: built once, keyed by what made it
 
 
+@pytest.mark.heavy  # real 11 M-parameter model through ONNX export and ONNX Runtime: minutes on 2 cores
 def test_checkpoint_models_cache_their_packs_by_content(tiny, tmp_path):
     checkpoint = tmp_path / "tiny.pth"
     torch.save(tiny.net.state_dict(), checkpoint)
