@@ -131,7 +131,7 @@ def test_onnxruntime_exact_tiles_equal_one_pytorch_pass_on_the_real_model(vintag
     assert again.path == pack.path  # cached: built once, keyed by what made it
 
 
-@pytest.mark.heavy  # real 11 M-parameter model through ONNX export and ONNX Runtime: minutes on 2 cores
+@pytest.mark.heavy  # exports and verifies every segment graph of a pack: about a minute on 2 cores
 def test_checkpoint_models_cache_their_packs_by_content(tiny, tmp_path):
     checkpoint = tmp_path / "tiny.pth"
     torch.save(tiny.net.state_dict(), checkpoint)
