@@ -14,6 +14,7 @@ from cyclegan_fx.errors import CycleganFxError
 COMMANDS = {
     "apply": ("cyclegan_fx.cli.apply", "apply"),
     "batch": ("cyclegan_fx.cli.batch", "batch"),
+    "distill": ("cyclegan_fx.cli.distill", "distill"),
     "export": ("cyclegan_fx.cli.export", "export"),
     "gimp": ("cyclegan_fx.cli.gimp", "gimp"),
     "models": ("cyclegan_fx.cli.models", "models"),

@@ -87,6 +87,31 @@ def info(name: str) -> None:
     click.echo(json.dumps(data, indent=2))
 
 
+@models.command("compare")
+@click.argument("student")
+@click.argument("teacher")
+@click.argument("photos", nargs=-1, required=True)
+@click.option("--direction", type=click.Choice(["a2b", "b2a"]), default="a2b", show_default=True,
+              help="Which direction of both models to compare.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--record", is_flag=True, help="Store the figures in STUDENT's model.json ('models info' shows them).")
+def compare(student: str, teacher: str, photos: tuple[str, ...], direction: str, device: str, record: bool) -> None:
+    """PSNR and SSIM of STUDENT against TEACHER on PHOTOS, at the work size and at full resolution, and the
+    seconds per megapixel of both, measured side by side."""
+    from cyclegan_fx.distill.compare import compare as compare_models
+    from cyclegan_fx.errors import ConfigError
+    from cyclegan_fx.io.inputs import expand_inputs
+    from cyclegan_fx.models import ModelStore, resolve_model
+
+    files, problems = expand_inputs(list(photos))
+    if problems:
+        raise ConfigError(problems[0])
+    result = compare_models(resolve_model(student), resolve_model(teacher), [f.path for f in files], direction, device)
+    click.echo(result.table())
+    if record:
+        ModelStore().add_provenance(student, direction, {"quality": result.summary()})
+
+
 @models.command("remove")
 @click.argument("name")
 def remove(name: str) -> None:

@@ -2,48 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import logging
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import click
 
+from cyclegan_fx.cli.config_flags import config_flags
 from cyclegan_fx.errors import ConfigError
-from cyclegan_fx.training.config import TrainConfig, build_config, field_types, read_toml, resume_config
+from cyclegan_fx.training.config import TrainConfig, build_config, read_toml, resume_config
 
 log = logging.getLogger("cyclegan_fx")
-
-_CLICK_TYPES = {int: click.INT, float: click.FLOAT, str: click.STRING, Path: click.Path(path_type=Path)}
-
-
-def _config_option(f: dataclasses.Field, kind: type) -> Callable:
-    """A flag for one TrainConfig field: the field name with dashes; unset flags stay None."""
-    flag = "--" + f.name.replace("_", "-")
-    shown = f.default not in (None, "", False)
-    help_text = f"{f.metadata['help']} [default: {f.default}]" if shown else f.metadata["help"]
-    if kind is bool:
-        decls = [flag] if f.default is False else [f"{flag}/--no-{flag[2:]}"]
-        return click.option(*decls, f.name, is_flag=True, default=None, help=help_text)
-    choices = f.metadata["choices"]
-    click_type = click.Choice(choices) if choices else _CLICK_TYPES[kind]
-    return click.option(flag, f.name, type=click_type, default=None, help=help_text)
-
-
-def config_options(command: Callable) -> Callable:
-    """Every TrainConfig field but DATA as a flag, collected into one ``flags`` dict."""
-    types = field_types()
-    fields = [f for f in dataclasses.fields(TrainConfig) if f.name != "data"]
-    names = [f.name for f in fields]
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        flags = {name: kwargs.pop(name) for name in names}
-        return command(*args, flags=flags, **kwargs)
-
-    return functools.reduce(lambda cmd, f: _config_option(f, types[f.name])(cmd), reversed(fields), wrapper)
 
 
 @click.command(context_settings={"max_content_width": 110})
@@ -54,7 +23,7 @@ def config_options(command: Callable) -> Callable:
               help="Continue the run in this folder exactly where it stopped.")
 @click.option("--export", "export_dir", type=click.Path(path_type=Path),
               help="Write the generators of this run's latest checkpoint to the model store, and stop.")
-@config_options
+@config_flags(TrainConfig, skip=("data",))
 def train(data: Path | None, config_file: Path | None, resume_dir: Path | None, export_dir: Path | None, flags: dict) -> None:
     """Train CycleGAN on DATA/trainA and DATA/trainB (or --a and --b) and store it as --name.
 

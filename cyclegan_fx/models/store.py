@@ -50,7 +50,8 @@ class ModelStore:
 
     def names(self) -> list[str]:
         """Installed model names, the built-in default included once it can be installed."""
-        self._install_builtin()
+        for name in builtin.BUILTINS:
+            self._install_builtin(name)
         if not self.models_dir.is_dir():
             return []
         return sorted(p.name for p in self.models_dir.iterdir() if (p / "model.json").is_file())
@@ -60,8 +61,8 @@ class ModelStore:
 
     def get(self, name: str) -> Model:
         folder = self.models_dir / check_name(name)
-        if not (folder / "model.json").is_file() and name == builtin.NAME:
-            self._install_builtin()
+        if not (folder / "model.json").is_file() and name in builtin.BUILTINS:
+            self._install_builtin(name)
         if not (folder / "model.json").is_file():
             have = ", ".join(self.names()) or "none"
             raise ModelNotFoundError(
@@ -123,22 +124,32 @@ class ModelStore:
         write_manifest(model.path, info)
         return replace(model, info=info)
 
+    def add_provenance(self, name: str, direction: str, extra: dict) -> Model:
+        """Add entries (a quality report, say) to what model.json records of one direction's origin."""
+        model = self.get(name)
+        model.direction(direction)
+        provenance = {**model.info.provenance, direction: {**model.info.provenance.get(direction, {}), **extra}}
+        info = replace(model.info, provenance=provenance)
+        write_manifest(model.path, info)
+        return replace(model, info=info)
+
     def remove(self, name: str) -> None:
         folder = self.models_dir / check_name(name)
         if not (folder / "model.json").is_file():
             raise ModelNotFoundError(f"No model named {name!r} to remove.")
         remove_bundle(folder)
 
-    def _install_builtin(self) -> None:
-        """Import the default model from the vintagify package the first time it is needed."""
-        folder = self.models_dir / builtin.NAME
+    def _install_builtin(self, name: str) -> None:
+        """Import a built-in model from the file it ships in, the first time it is needed."""
+        folder = self.models_dir / name
         if (folder / "model.json").is_file():
             return
-        source = builtin.checkpoint_path()
+        model = builtin.BUILTINS[name]
+        source = model.source()
         if source is None:
             return
         try:
-            self.import_checkpoint(source, builtin.NAME, **builtin.IMPORT_OPTIONS)
+            self.import_checkpoint(source, name, **model.options())
         except OutputError:
             if not (folder / "model.json").is_file():
                 raise  # not a concurrent install of the same model

@@ -213,9 +213,9 @@ def resume_config(saved: TrainConfig, overrides: dict[str, Any], run: Path) -> T
     return dataclasses.replace(saved, **changed)
 
 
-def to_toml(config: TrainConfig) -> str:
-    """The configuration as flat TOML, every option written out."""
-    lines = ["# Resolved configuration of this run; cyclegan-fx train --config accepts it."]
+def to_toml(config) -> str:
+    """A configuration (anything with ``to_dict``) as flat TOML, every option written out."""
+    lines = ["# Resolved configuration of this run; its command's --config accepts it."]
     lines += [f"{key} = {_toml_value(value)}" for key, value in config.to_dict().items()]
     return "\n".join(lines) + "\n"
 

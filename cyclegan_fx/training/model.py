@@ -53,8 +53,8 @@ def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
         return torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else None
     if amp == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise DeviceError("This GPU does not support bf16; use --amp fp16 or --amp off.")
-    if amp != "off" and device.type == "cpu":
-        log.warning("Mixed precision on the CPU is usually slower than fp32.")
+    if amp == "fp16" and device.type == "cpu":
+        log.warning("fp16 on the CPU is usually slower than fp32; bf16 is the CPU's mixed precision.")
     return {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from cyclegan_fx.errors import ConfigError, OutputError
 from cyclegan_fx.io.atomic import atomic_output
 from cyclegan_fx.training.checkpoint import step_checkpoints
-from cyclegan_fx.training.config import TrainConfig, to_toml
+from cyclegan_fx.training.config import to_toml
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,7 @@ class RunFolder:
             except OSError as exc:
                 raise OutputError(f"Cannot create run folder {folder}: {exc.strerror or exc}.") from exc
 
-    def save_config(self, config: TrainConfig) -> None:
+    def save_config(self, config) -> None:
+        """config.toml of any configuration with ``to_dict`` (training or distillation)."""
         with atomic_output(self.config_file, overwrite=True) as tmp:
             tmp.write_text(to_toml(config), encoding="utf-8")

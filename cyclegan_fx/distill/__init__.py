@@ -1,0 +1,1 @@
+"""Distillation: a compact student generator trained to reproduce a teacher model's output."""

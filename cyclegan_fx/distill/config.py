@@ -1,0 +1,136 @@
+"""Every distillation option in one dataclass; the CLI flags and the run's config.toml map onto it."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cyclegan_fx.errors import ConfigError
+
+AMP_MODES = ("auto", "off", "bf16", "fp16")
+STUDENTS = ("resnet",)
+
+
+def _opt(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:
+    return field(default=default, metadata={"help": help, "choices": choices})
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """A distillation run: a compact student learns to reproduce the teacher's output on crops of the user's photos."""
+
+    # what to learn from and where it goes
+    teacher: str = _opt("", "Teacher model: a store name, bundle folder or generator file (not an engine).")
+    data: Path | None = _opt(None, "Photos for the a2b direction (any folder of images, searched recursively).")
+    data_b: Path | None = _opt(None, "Photos for the b2a direction, where the teacher has one.")
+    eval: Path | None = _opt(None, "Held-out a2b photos for the quality report (never trained on).")
+    eval_b: Path | None = _opt(None, "Held-out b2a photos for the quality report.")
+    name: str = _opt("", "Run and model store name of the student (letters, digits, '-', '_').")
+    label: str | None = _opt(None, "Menu label of the student's a2b; default: the teacher's with ' (fast)'.")
+    label_b2a: str | None = _opt(None, "Menu label of the student's b2a; default: the teacher's with ' (fast)'.")
+    runs_dir: Path = _opt(Path("runs"), "Folder that holds the run folders.")
+    # the student
+    student: str = _opt("resnet", "Student architecture (a registered generator).", STUDENTS)
+    width: int = _opt(16, "Filters in the student's first conv layer (the teacher's ngf is usually 64).")
+    blocks: int | None = _opt(None, "Residual blocks of the student; default: as many as the teacher has.")
+    # the crops it learns on
+    crop_size: int = _opt(256, "Side of the square training crops.")
+    min_scale: float = _opt(0.5, "Smallest crop scale, relative to the photo at the teacher's work size.")
+    max_scale: float = _opt(2.0, "Largest crop scale, relative to the photo at the teacher's work size.")
+    colour_jitter: float = _opt(1.0, "Hue, saturation and channel-gain jitter of crops (0: none, 1: full hue circle).")
+    pool: int = _opt(800, "Crops whose teacher outputs are computed once and cached on disk.")
+    cache_mb: int = _opt(2048, "Most disk space the cached crops and teacher outputs may take, in MB.")
+    # the loss and optimization
+    ssim_weight: float = _opt(0.2, "Weight of the structure term (1 - SSIM) beside the L1 pixel term.")
+    steps: int = _opt(3000, "Optimizer steps per direction.")
+    batch_size: int = _opt(4, "Crops per step (per process under torchrun).")
+    lr: float = _opt(1e-3, "Peak Adam learning rate.")
+    warmup: float = _opt(0.05, "Fraction of the steps over which the learning rate rises to its peak; cosine decay follows.")
+    seed: int = _opt(0, "Seed of initialization and of the crops.")
+    # how it runs
+    max_steps: int | None = _opt(None, "Stop after this many steps in all, to continue later with --resume (smoke runs).")
+    device: str = _opt("auto", "auto, cpu, cuda or cuda:N (torchrun picks the GPU of each process).")
+    amp: str = _opt("auto", "Mixed precision: auto is bf16 where the device supports it (CPUs included).", AMP_MODES)
+    checkpoint_every: int = _opt(500, "Steps between checkpoints.")
+    keep_checkpoints: int = _opt(2, "Most recent checkpoints to keep.")
+    sample_every: int = _opt(500, "Steps between sample grids (0: only the last one, which every run writes).")
+    log_every: int = _opt(50, "Steps between loss records.")
+    auto_export: bool = _opt(True, "Store the student and its quality report when the run ends.")
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            choices = f.metadata["choices"]
+            if choices and getattr(self, f.name) not in choices:
+                raise ConfigError(f"{flag(f.name)} must be one of {', '.join(choices)}, not {getattr(self, f.name)!r}.")
+        for name, low in _MINIMUMS.items():
+            value = getattr(self, name)
+            if value is not None and value < low:
+                raise ConfigError(f"{flag(name)} must be at least {low}, not {value}.")
+        if self.min_scale > self.max_scale:
+            raise ConfigError(f"--min-scale {self.min_scale} is larger than --max-scale {self.max_scale}.")
+        if not 0.0 <= self.warmup < 1.0:
+            raise ConfigError(f"--warmup must be in [0, 1), not {self.warmup}.")
+        if self.cache_bytes() > self.cache_mb * 2**20:
+            raise ConfigError(
+                f"--pool {self.pool} crops of {self.crop_size} px need {self.cache_bytes() / 2**20:.0f} MB of cache, "
+                f"over --cache-mb {self.cache_mb}; lower --pool or raise --cache-mb."
+            )
+
+    def cache_bytes(self) -> int:
+        """Disk taken by one direction's cached crops: uint8 inputs and float16 teacher outputs."""
+        return self.pool * 3 * self.crop_size**2 * (1 + 2)
+
+    def directions(self) -> dict[str, tuple[Path, Path | None]]:
+        """Training and held-out folders of each direction that has data."""
+        found = {d: (train, held) for d, train, held in (("a2b", self.data, self.eval), ("b2a", self.data_b, self.eval_b))
+                 if train is not None}
+        if not found:
+            raise ConfigError("Say what to distill on: --data (and --data-b for the reverse direction), folders of photos.")
+        return found
+
+    def absolute(self) -> DistillConfig:
+        """The same configuration with every path absolute, so that it holds from any working folder."""
+        paths = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if isinstance(getattr(self, f.name), Path)}
+        return dataclasses.replace(self, **{name: path.expanduser().absolute() for name, path in paths.items()})
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values (paths as strings, unset options left out), for TOML and checkpoints."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {k: str(v) if isinstance(v, Path) else v for k, v in values.items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> DistillConfig:
+        paths = {f.name for f in dataclasses.fields(cls) if "Path" in str(f.type)}
+        return cls(**{k: Path(v) if k in paths else v for k, v in values.items()})
+
+
+_MINIMUMS = {
+    "width": 2, "blocks": 1, "crop_size": 64, "min_scale": 0.01, "max_scale": 0.01, "colour_jitter": 0.0, "pool": 1,
+    "cache_mb": 1, "ssim_weight": 0.0, "steps": 1, "batch_size": 1, "lr": 1e-12, "seed": 0, "max_steps": 1, "checkpoint_every": 1,
+    "keep_checkpoints": 1, "sample_every": 0, "log_every": 1,
+}
+
+# Options that may differ when a run is resumed: they change how it runs, not what it learns.
+RESUMABLE = frozenset({"eval", "eval_b", "name", "label", "label_b2a", "runs_dir", "device", "checkpoint_every",
+                       "keep_checkpoints", "sample_every", "log_every", "auto_export", "max_steps"})
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def resume_config(saved: DistillConfig, overrides: dict[str, Any], run: Path) -> DistillConfig:
+    """The saved configuration with the given overrides, refusing any that would change what is learned.
+
+    --max-steps stopped the earlier invocation; it does not carry over unless given again.
+    """
+    saved = dataclasses.replace(saved, max_steps=None)
+    changed = {k: v for k, v in overrides.items() if v is not None and v != getattr(saved, k)}
+    clashes = sorted(set(changed) - RESUMABLE)
+    if clashes:
+        first = clashes[0]
+        raise ConfigError(f"Cannot resume {run} with {flag(first)} {changed[first]}: the run was distilled with "
+                          f"{getattr(saved, first)}; drop that option or start a new run with another --name.")
+    return dataclasses.replace(saved, **changed)

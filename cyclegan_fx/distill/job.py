@@ -1,0 +1,99 @@
+"""One distillation run from its configuration: the teacher, the crops and their cached outputs, the students."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from cyclegan_fx.distill.config import DistillConfig
+from cyclegan_fx.distill.crops import CropPlan
+from cyclegan_fx.distill.loop import DistillResult, distill, make_student
+from cyclegan_fx.distill.pool import TeacherPool, fill_pool, open_pool, pool_key
+from cyclegan_fx.errors import ConfigError
+from cyclegan_fx.models import Model, resolve_model
+from cyclegan_fx.models.bundle import file_sha256
+from cyclegan_fx.models.store import cache_home
+from cyclegan_fx.networks import Generator, build_generator
+from cyclegan_fx.networks.resnet import ResnetConfig
+from cyclegan_fx.runtime.devices import cpu_has_native_bf16
+from cyclegan_fx.training import distributed
+from cyclegan_fx.training.data import scan_folder
+from cyclegan_fx.training.model import amp_dtype
+from cyclegan_fx.training.run import RunFolder
+
+log = logging.getLogger("cyclegan_fx")
+
+
+@dataclass(frozen=True)
+class Teacher:
+    model: Model
+    sha256: dict[str, str]  # weights hash of each direction
+
+
+def open_teacher(ref: str) -> Teacher:
+    """The teacher model, refusing what has no weights to learn from."""
+    if not ref:
+        raise ConfigError("Say which model to distill: cyclegan-fx distill TEACHER --data PHOTOS --name NAME.")
+    model = resolve_model(ref)
+    if model.is_engine:
+        raise ConfigError(f"{ref} is a TensorRT engine, which holds no weights a student can learn from; "
+                          "give the model it was built from (a store name or bundle).")
+    hashes = {d: entry.sha256 or file_sha256(model.path) for d, entry in model.info.directions.items()}
+    return Teacher(model, hashes)
+
+
+def student_spec(config: DistillConfig, teacher: Generator) -> dict[str, Any]:
+    """The student architecture: the ResNet at --width (and --blocks, else the teacher's depth when it is a ResNet)."""
+    params = teacher.config
+    blocks = config.blocks or (params.n_blocks if isinstance(params, ResnetConfig) else ResnetConfig.n_blocks)
+    student = ResnetConfig(input_nc=params.input_nc, output_nc=params.output_nc, ngf=config.width, n_blocks=blocks,
+                           affine=True)
+    return build_generator(config.student, student).spec()
+
+
+def precision(amp: str, device: torch.device) -> torch.dtype | None:
+    """``auto``: bf16 where the device computes it natively (CPUs included: a small student trains faster so)."""
+    if amp != "auto":
+        return amp_dtype(amp, device)
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if cpu_has_native_bf16() else None
+
+
+def crop_plan(config: DistillConfig, teacher: Model, direction: str) -> CropPlan:
+    """The crops of one direction's photos; photos smaller than a crop are skipped with a warning."""
+    folder = config.directions()[direction][0]
+    files = scan_folder(folder, config.crop_size, 1)
+    return CropPlan(files, config.crop_size, teacher.info.work_size, config.min_scale, config.max_scale,
+                    config.colour_jitter, config.seed)
+
+
+def run_distillation(config: DistillConfig, run: RunFolder, resume: dict[str, Any] | None) -> DistillResult:
+    """Fill the teacher caches, then train the students; under torchrun every process takes part."""
+    world, device = distributed.join_world(config.device)
+    try:
+        if not world.is_main:
+            log.setLevel(logging.ERROR)
+        dtype = precision(config.amp, device)
+        teacher = open_teacher(config.teacher)
+        students, pools = [], []
+        for direction in config.directions():
+            generator = teacher.model.generator(direction)
+            pools.append(_teacher_pool(config, teacher, direction, generator, device, dtype, world))
+            students.append(make_student(config, student_spec(config, generator), direction, device, world, dtype))
+        distributed.any_rank(False, world, device)  # every rank's share of the caches is written
+        return distill(config, run, students, pools, world, device, dtype, resume)
+    finally:
+        distributed.leave_world(world)
+
+
+def _teacher_pool(config: DistillConfig, teacher: Teacher, direction: str, generator: Generator, device: torch.device,
+                  dtype: torch.dtype | None, world: distributed.World) -> TeacherPool:
+    plan = crop_plan(config, teacher.model, direction)
+    key = pool_key(plan, config.pool, teacher.sha256[direction], direction, str(dtype))
+    pool = open_pool(cache_home() / "distill" / key, config.pool, config.crop_size)
+    fill_pool(pool, plan, generator.net.to(device).eval(), device, dtype, world.rank, world.size)
+    return pool

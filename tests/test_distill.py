@@ -1,0 +1,235 @@
+"""Distillation of the real vintage generator into small students: the run, its resume, the report, the bundle."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from helpers import DATA, crops, invoke, write_folder
+from PIL import Image
+
+from cyclegan_fx.distill.compare import compare
+from cyclegan_fx.distill.config import DistillConfig
+from cyclegan_fx.distill.crops import CropPlan
+from cyclegan_fx.models import ModelStore
+from cyclegan_fx.runtime.config import RunOptions
+from cyclegan_fx.runtime.factory import open_runner
+from cyclegan_fx.training.checkpoint import load_latest
+from cyclegan_fx.training.data import scan_folder
+
+CROP = 64
+TINY = ["--width", "8", "--blocks", "2", "--crop-size", CROP, "--pool", "12", "--log-every", "2",
+        "--sample-every", "0", "--checkpoint-every", "4", "--min-scale", "0.25", "--max-scale", "1"]
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> dict[str, Path]:
+    """Training photos (two real photos at full size) and one held-out crop of a third."""
+    root = tmp_path_factory.mktemp("photos")
+    train = root / "train"
+    train.mkdir()
+    for name in ("astronaut", "rocket"):
+        Image.open(DATA / f"{name}.jpg").save(train / f"{name}.png")
+    held = write_folder(root / "held", crops("coffee", 1, 96, 0))
+    return {"train": train, "held": held}
+
+
+@pytest.fixture(scope="module")
+def distilled(photos, tmp_path_factory) -> dict:
+    """One finished run through the CLI, with a quality report on the held-out crop."""
+    runs = tmp_path_factory.mktemp("runs")
+    code, output = invoke("distill", "vintage", "--data", photos["train"], "--eval", photos["held"], "--name", "vfast",
+                          "--runs-dir", runs, "--steps", 8, *TINY)
+    assert code == 0, output
+    return {"run": runs / "vfast", "output": output, "model": ModelStore().get("vfast")}
+
+
+def test_the_student_lands_in_the_store_labelled_after_its_teacher_with_its_provenance(distilled):
+    model = distilled["model"]
+    teacher = ModelStore().get("vintage")
+    assert model.info.label == "Modern to Vintage (fast)"
+    assert model.info.work_size == teacher.info.work_size and model.info.training_size == CROP
+    origin = model.info.provenance["a2b"]
+    assert origin["teacher_sha256"] == teacher.info.directions["a2b"].sha256
+    assert origin["steps"] == 8 and "SSIM" in origin["loss"] and origin["data"].endswith("train")
+    quality = origin["quality"]
+    assert quality["photos"] == 1 and 0 < quality["ssim_full"] <= 1 and quality["teacher_s_per_mp"] > 0
+    code, shown = invoke("models", "info", "vfast")
+    assert code == 0 and json.loads(shown)["provenance"]["a2b"]["quality"]["psnr_full"] == quality["psnr_full"]
+    assert model.info.directions["a2b"].architecture["params"]["ngf"] == 8
+
+
+def test_the_run_leaves_a_sample_grid_and_a_loss_curve(distilled):
+    run = distilled["run"]
+    grid = Image.open(sorted((run / "samples").glob("step_*.png"))[-1])
+    assert grid.size == (3 * (CROP + 2) + 2, 4 * (CROP + 2) + 2)  # input | teacher | student, four crops
+    assert Image.open(run / "losses.png").size[0] > 0
+    rows = (run / "losses.csv").read_text().splitlines()
+    assert rows[0] == "step,epoch,lr,loss,l1,structure" and rows[-1].startswith("8,")
+
+
+def test_the_student_runs_through_apply_and_tiles_exactly(distilled, tmp_path, photo):
+    code, output = invoke("apply", DATA / "coffee.jpg", "-m", "vfast", "-o", tmp_path / "out.png")
+    assert code == 0, output
+    assert Image.open(tmp_path / "out.png").size == Image.open(DATA / "coffee.jpg").size
+    runner = open_runner(distilled["model"], "a2b", "cpu", "fp32", "torch")
+    whole = runner.run(photo, RunOptions(tile=0)).astype(np.int16)
+    tiled = runner.run(photo, RunOptions(tile=96)).astype(np.int16)
+    assert np.abs(whole - tiled).max() <= 1
+
+
+def test_the_quality_report_equals_an_independent_computation(distilled, photos):
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    student, teacher = distilled["model"], ModelStore().get("vintage")
+    photo = sorted(photos["held"].iterdir())[0]
+    report = compare(student, teacher, [photo], "a2b", "cpu")
+    image = np.asarray(Image.open(photo))
+    ours = [open_runner(m, "a2b", "cpu", "auto", "torch").run(image, RunOptions(work_size="full")) for m in (student, teacher)]
+    expected_psnr = peak_signal_noise_ratio(ours[1], ours[0], data_range=255)
+    expected_ssim = structural_similarity(ours[1], ours[0], data_range=255, channel_axis=2, gaussian_weights=True,
+                                          sigma=1.5, use_sample_covariance=False)
+    score = report.images[0]
+    assert score.psnr_full == pytest.approx(expected_psnr, abs=2e-3)
+    assert score.ssim_full == pytest.approx(expected_ssim, abs=2e-4)
+    assert report.student_s_per_mp > 0 and report.speedup == report.teacher_s_per_mp / report.student_s_per_mp
+
+
+def test_a_resumed_run_equals_an_uninterrupted_one(photos, tmp_path):
+    options = ["vintage", "--data", photos["train"], "--runs-dir", tmp_path, "--steps", 6, "--no-auto-export", *TINY]
+    assert invoke("distill", *options, "--name", "straight")[0] == 0
+    code, output = invoke("distill", *options, "--name", "cut", "--max-steps", 3)
+    assert code == 0, output
+    code, output = invoke("distill", "--resume", tmp_path / "cut")
+    assert code == 0 and "Resuming" in output, output
+    (_, straight), (_, resumed) = (load_latest(tmp_path / n / "checkpoints") for n in ("straight", "cut"))
+    assert resumed["position"] == straight["position"] == {"direction": 0, "step": 6}
+    for name, weights in straight["students"][0]["net"].items():
+        assert torch.equal(weights, resumed["students"][0]["net"][name]), name
+    # The cut run also recorded the losses it had at step 3 when it stopped; every other record is the same.
+    cut = (tmp_path / "cut" / "losses.csv").read_text().splitlines()
+    assert [row for row in cut if not row.startswith("3,")] == (tmp_path / "straight" / "losses.csv").read_text().splitlines()
+
+
+def test_the_student_comes_closer_to_its_teacher(photos, tmp_path):
+    """The L1 distance to the teacher's output falls well below where the fresh student starts."""
+    code, output = invoke("distill", "vintage", "--data", photos["train"], "--runs-dir", tmp_path, "--name", "learns",
+                          "--steps", 150, "--no-auto-export", *[o if o != "2" else "10" for o in TINY])
+    assert code == 0, output
+    rows = [line.split(",") for line in (tmp_path / "learns" / "losses.csv").read_text().splitlines()[1:]]
+    first, last = float(rows[0][4]), float(rows[-1][4])
+    assert last < 0.6 * first, (first, last)
+
+
+def test_a_second_student_reuses_the_cached_teacher_outputs(distilled, photos, tmp_path):
+    assert "Computing the teacher's output for 12 of 12 crops" in distilled["output"]
+    code, output = invoke("distill", "vintage", "--data", photos["train"], "--runs-dir", tmp_path, "--name", "other",
+                          "--steps", 2, "--no-auto-export", *TINY, "--width", "4")
+    assert code == 0 and "Computing the teacher's output" not in output, output
+
+
+def test_crops_depend_only_on_the_seed_and_their_index(photos):
+    files = scan_folder(photos["train"], CROP, 1)
+    plan = CropPlan(files, CROP, 1024, 0.5, 2.0, 1.0, seed=3)
+    again = CropPlan(files, CROP, 1024, 0.5, 2.0, 1.0, seed=3)
+    assert all(np.array_equal(plan.spec(i).colour, again.spec(i).colour)
+               and plan.spec(i).box == again.spec(i).box for i in range(20))
+    assert plan.spec(0).box != CropPlan(files, CROP, 1024, 0.5, 2.0, 1.0, seed=4).spec(0).box
+    for i in range(50):
+        spec = plan.spec(i)
+        width, height = files[spec.file].size
+        left, top, right, bottom = spec.box
+        assert 0 <= left < right <= width and 0 <= top < bottom <= height and right - left == pytest.approx(bottom - top)
+    plain = CropPlan(files, CROP, None, 1.0, 1.0, 0.0, seed=0)
+    assert np.allclose(plain.spec(0).colour, np.eye(3))
+    (index, crop), = plain.render([0])
+    spec = plain.spec(0)
+    left, top = (round(v) for v in spec.box[:2])
+    source = np.asarray(Image.open(files[spec.file].path).convert("RGB"))[top:top + CROP, left:left + CROP]
+    source = source[:, ::-1] if spec.flip else source
+    assert index == 0 and crop.dtype == np.uint8 and crop.shape == (CROP, CROP, 3)
+    assert np.abs(crop.astype(int) - source).mean() < 12  # the same pixels, up to the sub-pixel box offset
+
+
+def _engine_teacher(tmp_path: Path) -> Path:
+    from cyclegan_fx.export.cache import model_meta
+    from cyclegan_fx.export.pack import write_pack
+    from cyclegan_fx.models import resolve_model
+
+    model = resolve_model("vintage")
+    plan = tmp_path / "plan"
+    plan.write_bytes(b"not a real plan")
+    path = tmp_path / "vintage.engine"
+    manifest = {"kind": "tensorrt", "precision": "fp16", "tile": 512, "batch": 2, "target": {},
+                "model": model_meta(model, "a2b", model.generator("a2b")), "segments": []}
+    write_pack(path, manifest, {"segment-00.plan": plan})
+    return path
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("unknown teacher", "No model named 'nope'"),
+    ("engine teacher", "TensorRT engine, which holds no weights"),
+    ("no data", "Say what to distill on"),
+    ("empty data", "is empty"),
+    ("photos smaller than a crop", "too small skipped"),
+    ("no such direction", "has no b2a generator"),
+    ("unwritable output", "Cannot create run folder"),
+    ("cache over its bound", "lower --pool or raise --cache-mb"),
+    ("no name", "Give the student a --name"),
+])
+def test_bad_input_is_one_sentence_and_leaves_nothing_behind(case, expected, photos, tmp_path):
+    small = write_folder(tmp_path / "small", crops("coffee", 2, 48, 0))
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "a-file").write_text("not a folder")
+    teacher, data, extra, runs = "vintage", ["--data", photos["train"]], [], tmp_path / "runs"
+    if case == "unknown teacher":
+        teacher = "nope"
+    elif case == "engine teacher":
+        teacher = str(_engine_teacher(tmp_path))
+    elif case == "no data":
+        data = []
+    elif case == "empty data":
+        data = ["--data", tmp_path / "empty"]
+    elif case == "photos smaller than a crop":
+        data = ["--data", small]
+    elif case == "no such direction":
+        extra = ["--data-b", photos["train"]]
+    elif case == "unwritable output":
+        runs = tmp_path / "a-file" / "runs"
+    elif case == "cache over its bound":
+        extra = ["--pool", "100000", "--cache-mb", "100"]
+    name = [] if case == "no name" else ["--name", "bad"]
+    code, output = invoke("distill", teacher, *data, *name, "--runs-dir", runs, "--steps", 2, *extra)
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert code != 0 and expected in output and "Traceback" not in output, output
+    # a warning about skipped files may come first; the error itself is one sentence on one line
+    assert lines[-1].startswith("Error: ") and sum(line.startswith("Error: ") for line in lines) == 1, output
+    assert not (tmp_path / "runs" / "bad").exists() and "bad" not in ModelStore().names()
+
+
+@pytest.mark.heavy
+def test_torchrun_distills_with_ddp_and_only_rank_0_writes(photos, tmp_path):
+    """Two CPU processes (gloo): each computes half of the teacher cache, rank 0 writes one run and one bundle."""
+    torchrun = Path(sys.executable).with_name("torchrun")
+    done = subprocess.run(
+        [str(torchrun), "--nproc-per-node", "2", "-m", "cyclegan_fx", "distill", "vintage", "--data", str(photos["train"]),
+         "--name", "ddp-student", "--runs-dir", str(tmp_path), "--steps", "4", "--device", "cpu",
+         *[str(o) for o in TINY], "--pool", "10"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stderr.count("Distilling a2b: step 0 of 4") == 1
+    _, state = load_latest(tmp_path / "ddp-student" / "checkpoints")
+    assert state["world_size"] == 2 and state["position"] == {"direction": 0, "step": 4}
+    assert ModelStore().get("ddp-student").info.label == "Modern to Vintage (fast)"
+
+
+def test_a_config_saved_with_the_run_builds_the_same_configuration(tmp_path):
+    config = DistillConfig(teacher="vintage", data=tmp_path, name="x", width=12).absolute()
+    assert DistillConfig.from_dict(config.to_dict()) == config
+
