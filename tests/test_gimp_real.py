@@ -194,7 +194,6 @@ def test_menu_has_one_entry_per_model_and_direction(gimp):
     found = {p["name"]: p for p in gimp["report"]["procedures"]}
     assert {n: p["label"] for n, p in found.items()} == {
         "cyclegan-fx-vintage-a2b": "Modern to Vintage",
-        "cyclegan-fx-vintage-fast-a2b": "Modern to Vintage (fast)",  # the distilled built-in, its own entry
         "cyclegan-fx-gimp-s2w-a2b": "Summer to Winter",
         "cyclegan-fx-gimp-s2w-b2a": "Winter to Summer",
     }

@@ -38,11 +38,8 @@ def distill(teacher: str | None, resume_dir: Path | None, flags: dict) -> None:
 
 def _start(config: DistillConfig) -> None:
     from cyclegan_fx.distill.job import crop_plan, open_teacher
-    from cyclegan_fx.models import ModelStore
     from cyclegan_fx.models.store import check_name
-    from cyclegan_fx.training.distributed import launched_rank
-    from cyclegan_fx.training.export import check_export_name
-    from cyclegan_fx.training.run import RunFolder
+    from cyclegan_fx.training.run import new_run
 
     teacher = open_teacher(config.teacher)
     if not config.name:
@@ -51,26 +48,15 @@ def _start(config: DistillConfig) -> None:
     for direction in config.directions():
         teacher.model.direction(direction)
         crop_plan(config, teacher.model, direction)
-    run = RunFolder(config.runs_dir / config.name)
-    if run.has_checkpoints():
-        raise ConfigError(f"Run folder {run.path} has checkpoints already; continue it with --resume {run.path} "
-                          "or choose another --name.")
-    if config.auto_export:
-        check_export_name(ModelStore(), config.name, run)
-    if launched_rank() == 0:
-        run.create()
-        run.save_config(config)
-    _distill(config, run, None)
+    _distill(config, new_run(config), None)
 
 
 def _resume(run_dir: Path, options: dict) -> None:
     from cyclegan_fx.distill.config import resume_config
-    from cyclegan_fx.training.checkpoint import load_latest
     from cyclegan_fx.training.distributed import launched_rank
-    from cyclegan_fx.training.run import RunFolder
+    from cyclegan_fx.training.run import reopen_run
 
-    run = RunFolder.existing(run_dir)
-    path, state = load_latest(run.checkpoints)
+    run, path, state = reopen_run(run_dir)
     if "students" not in state:
         raise ConfigError(f"{run_dir} is a training run, not a distillation; continue it with cyclegan-fx train --resume.")
     config = resume_config(DistillConfig.from_dict(state["config"]), options, run_dir).absolute()

@@ -53,36 +53,22 @@ def _export(run_dir: Path, options: dict) -> None:
 
 
 def _start(config: TrainConfig) -> None:
-    from cyclegan_fx.models import ModelStore
     from cyclegan_fx.models.store import check_name
-    from cyclegan_fx.training.distributed import launched_rank
-    from cyclegan_fx.training.export import check_export_name
-    from cyclegan_fx.training.run import RunFolder
+    from cyclegan_fx.training.run import new_run
 
     if not config.name:
         raise ConfigError("Give the run a --name; it names the run folder and the model it makes.")
     check_name(config.name)
     config.folders()
-    run = RunFolder(config.runs_dir / config.name)
-    if run.has_checkpoints():
-        raise ConfigError(f"Run folder {run.path} has checkpoints already; continue it with --resume {run.path} "
-                          "or choose another --name.")
-    if config.auto_export:
-        check_export_name(ModelStore(), config.name, run)
-    if launched_rank() == 0:
-        run.create()
-        run.save_config(config)
-    _train(config, run, None)
+    _train(config, new_run(config), None)
 
 
 def _resume(run_dir: Path, options: dict) -> None:
-    from cyclegan_fx.training.checkpoint import load_latest
     from cyclegan_fx.training.config import config_from_dict
     from cyclegan_fx.training.distributed import launched_rank
-    from cyclegan_fx.training.run import RunFolder
+    from cyclegan_fx.training.run import reopen_run
 
-    run = RunFolder.existing(run_dir)
-    path, state = load_latest(run.checkpoints)
+    run, path, state = reopen_run(run_dir)
     config = resume_config(config_from_dict(state["config"], str(path)), options, run_dir).absolute()
     log.info("Resuming %s from %s.", run_dir, path.name)
     if launched_rank() == 0:

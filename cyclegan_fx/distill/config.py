@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cyclegan_fx.config_fields import check_fields, flag, option
 from cyclegan_fx.errors import ConfigError
 
 AMP_MODES = ("auto", "off", "bf16", "fp16")
 STUDENTS = ("resnet",)
-
-
-def _opt(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:
-    return field(default=default, metadata={"help": help, "choices": choices})
 
 
 @dataclass(frozen=True)
@@ -22,52 +19,46 @@ class DistillConfig:
     """A distillation run: a compact student learns to reproduce the teacher's output on crops of the user's photos."""
 
     # what to learn from and where it goes
-    teacher: str = _opt("", "Teacher model: a store name, bundle folder or generator file (not an engine).")
-    data: Path | None = _opt(None, "Photos for the a2b direction (any folder of images, searched recursively).")
-    data_b: Path | None = _opt(None, "Photos for the b2a direction, where the teacher has one.")
-    eval: Path | None = _opt(None, "Held-out a2b photos for the quality report (never trained on).")
-    eval_b: Path | None = _opt(None, "Held-out b2a photos for the quality report.")
-    name: str = _opt("", "Run and model store name of the student (letters, digits, '-', '_').")
-    label: str | None = _opt(None, "Menu label of the student's a2b; default: the teacher's with ' (fast)'.")
-    label_b2a: str | None = _opt(None, "Menu label of the student's b2a; default: the teacher's with ' (fast)'.")
-    runs_dir: Path = _opt(Path("runs"), "Folder that holds the run folders.")
+    teacher: str = option("", "Teacher model: a store name, bundle folder or generator file (not an engine).")
+    data: Path | None = option(None, "Photos for the a2b direction (any folder of images, searched recursively).")
+    data_b: Path | None = option(None, "Photos for the b2a direction, where the teacher has one.")
+    eval: Path | None = option(None, "Held-out a2b photos for the quality report (never trained on).")
+    eval_b: Path | None = option(None, "Held-out b2a photos for the quality report.")
+    name: str = option("", "Run and model store name of the student (letters, digits, '-', '_').")
+    label: str | None = option(None, "Menu label of the student's a2b; default: the teacher's with ' (fast)'.")
+    label_b2a: str | None = option(None, "Menu label of the student's b2a; default: the teacher's with ' (fast)'.")
+    runs_dir: Path = option(Path("runs"), "Folder that holds the run folders.")
     # the student
-    student: str = _opt("resnet", "Student architecture (a registered generator).", STUDENTS)
-    width: int = _opt(16, "Filters in the student's first conv layer (the teacher's ngf is usually 64).")
-    blocks: int | None = _opt(None, "Residual blocks of the student; default: as many as the teacher has.")
+    student: str = option("resnet", "Student architecture (a registered generator).", STUDENTS)
+    width: int = option(16, "Filters in the student's first conv layer (the teacher's ngf is usually 64).")
+    blocks: int | None = option(None, "Residual blocks of the student; default: as many as the teacher has.")
     # the crops it learns on
-    crop_size: int = _opt(256, "Side of the square training crops.")
-    min_scale: float = _opt(0.5, "Smallest crop scale, relative to the photo at the teacher's work size.")
-    max_scale: float = _opt(2.0, "Largest crop scale, relative to the photo at the teacher's work size.")
-    colour_jitter: float = _opt(1.0, "Hue, saturation and channel-gain jitter of crops (0: none, 1: full hue circle).")
-    pool: int = _opt(800, "Crops whose teacher outputs are computed once and cached on disk.")
-    cache_mb: int = _opt(2048, "Most disk space the cached crops and teacher outputs may take, in MB.")
+    crop_size: int = option(256, "Side of the square training crops.")
+    min_scale: float = option(0.5, "Smallest crop scale, relative to the photo at the teacher's work size.")
+    max_scale: float = option(2.0, "Largest crop scale, relative to the photo at the teacher's work size.")
+    colour_jitter: float = option(0.0, "Hue, saturation and channel-gain jitter of crops (0: none, 1: the full hue "
+                                        "circle), for photos of few colours.")
+    pool: int = option(800, "Crops whose teacher outputs are computed once and cached on disk.")
+    cache_mb: int = option(2048, "Most disk space the cached crops and teacher outputs may take, in MB.")
     # the loss and optimization
-    ssim_weight: float = _opt(0.2, "Weight of the structure term (1 - SSIM) beside the L1 pixel term.")
-    steps: int = _opt(3000, "Optimizer steps per direction.")
-    batch_size: int = _opt(4, "Crops per step (per process under torchrun).")
-    lr: float = _opt(1e-3, "Peak Adam learning rate.")
-    warmup: float = _opt(0.05, "Fraction of the steps over which the learning rate rises to its peak; cosine decay follows.")
-    seed: int = _opt(0, "Seed of initialization and of the crops.")
+    ssim_weight: float = option(0.2, "Weight of the structure term (1 - SSIM) beside the L1 pixel term.")
+    steps: int = option(3000, "Optimizer steps per direction.")
+    batch_size: int = option(4, "Crops per step (per process under torchrun).")
+    lr: float = option(1e-3, "Peak Adam learning rate.")
+    warmup: float = option(0.05, "Fraction of the steps over which the learning rate rises to its peak; cosine decay follows.")
+    seed: int = option(0, "Seed of initialization and of the crops.")
     # how it runs
-    max_steps: int | None = _opt(None, "Stop after this many steps in all, to continue later with --resume (smoke runs).")
-    device: str = _opt("auto", "auto, cpu, cuda or cuda:N (torchrun picks the GPU of each process).")
-    amp: str = _opt("auto", "Mixed precision: auto is bf16 where the device supports it (CPUs included).", AMP_MODES)
-    checkpoint_every: int = _opt(500, "Steps between checkpoints.")
-    keep_checkpoints: int = _opt(2, "Most recent checkpoints to keep.")
-    sample_every: int = _opt(500, "Steps between sample grids (0: only the last one, which every run writes).")
-    log_every: int = _opt(50, "Steps between loss records.")
-    auto_export: bool = _opt(True, "Store the student and its quality report when the run ends.")
+    max_steps: int | None = option(None, "Stop after this many steps in all, to continue later with --resume (smoke runs).")
+    device: str = option("auto", "auto, cpu, cuda or cuda:N (torchrun picks the GPU of each process).")
+    amp: str = option("auto", "Mixed precision: auto is bf16 where the device supports it (CPUs included).", AMP_MODES)
+    checkpoint_every: int = option(500, "Steps between checkpoints.")
+    keep_checkpoints: int = option(2, "Most recent checkpoints to keep.")
+    sample_every: int = option(500, "Steps between sample grids (0: only the last one, which every run writes).")
+    log_every: int = option(50, "Steps between loss records.")
+    auto_export: bool = option(True, "Store the student and its quality report when the run ends.")
 
     def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            choices = f.metadata["choices"]
-            if choices and getattr(self, f.name) not in choices:
-                raise ConfigError(f"{flag(f.name)} must be one of {', '.join(choices)}, not {getattr(self, f.name)!r}.")
-        for name, low in _MINIMUMS.items():
-            value = getattr(self, name)
-            if value is not None and value < low:
-                raise ConfigError(f"{flag(name)} must be at least {low}, not {value}.")
+        check_fields(self, _MINIMUMS)
         if self.min_scale > self.max_scale:
             raise ConfigError(f"--min-scale {self.min_scale} is larger than --max-scale {self.max_scale}.")
         if not 0.0 <= self.warmup < 1.0:
@@ -115,10 +106,6 @@ _MINIMUMS = {
 # Options that may differ when a run is resumed: they change how it runs, not what it learns.
 RESUMABLE = frozenset({"eval", "eval_b", "name", "label", "label_b2a", "runs_dir", "device", "checkpoint_every",
                        "keep_checkpoints", "sample_every", "log_every", "auto_export", "max_steps"})
-
-
-def flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
 
 
 def resume_config(saved: DistillConfig, overrides: dict[str, Any], run: Path) -> DistillConfig:

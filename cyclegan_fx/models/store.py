@@ -50,8 +50,7 @@ class ModelStore:
 
     def names(self) -> list[str]:
         """Installed model names, the built-in default included once it can be installed."""
-        for name in builtin.BUILTINS:
-            self._install_builtin(name)
+        self._install_builtin()
         if not self.models_dir.is_dir():
             return []
         return sorted(p.name for p in self.models_dir.iterdir() if (p / "model.json").is_file())
@@ -61,8 +60,8 @@ class ModelStore:
 
     def get(self, name: str) -> Model:
         folder = self.models_dir / check_name(name)
-        if not (folder / "model.json").is_file() and name in builtin.BUILTINS:
-            self._install_builtin(name)
+        if not (folder / "model.json").is_file() and name == builtin.NAME:
+            self._install_builtin()
         if not (folder / "model.json").is_file():
             have = ", ".join(self.names()) or "none"
             raise ModelNotFoundError(
@@ -139,17 +138,16 @@ class ModelStore:
             raise ModelNotFoundError(f"No model named {name!r} to remove.")
         remove_bundle(folder)
 
-    def _install_builtin(self, name: str) -> None:
-        """Import a built-in model from the file it ships in, the first time it is needed."""
-        folder = self.models_dir / name
+    def _install_builtin(self) -> None:
+        """Import the default model from the vintagify package the first time it is needed."""
+        folder = self.models_dir / builtin.NAME
         if (folder / "model.json").is_file():
             return
-        model = builtin.BUILTINS[name]
-        source = model.source()
+        source = builtin.checkpoint_path()
         if source is None:
             return
         try:
-            self.import_checkpoint(source, name, **model.options())
+            self.import_checkpoint(source, builtin.NAME, **builtin.IMPORT_OPTIONS)
         except OutputError:
             if not (folder / "model.json").is_file():
                 raise  # not a concurrent install of the same model

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from cyclegan_fx.config_fields import check_fields, flag, option
 from cyclegan_fx.errors import ConfigError
 from cyclegan_fx.io.toml_file import read_toml_file
 
@@ -18,77 +19,66 @@ PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_c
 AMP_MODES = ("auto", "off", "bf16", "fp16")
 
 
-def _opt(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:
-    return field(default=default, metadata={"help": help, "choices": choices})
-
-
 @dataclass(frozen=True)
 class TrainConfig:
     """A training run; field names are the official ``train.py`` option names where one exists."""
 
     # what to train on and where the run goes
-    data: Path | None = _opt(None, "Folder with trainA/ and trainB/ (and optionally testA/, testB/).")
-    a: Path | None = _opt(None, "Folder of domain A images (instead of DATA).")
-    b: Path | None = _opt(None, "Folder of domain B images (instead of DATA).")
-    name: str = _opt("", "Run and model store name (letters, digits, '-', '_').")
-    label: str | None = _opt(None, "Menu label of the exported model, e.g. 'Summer to Winter'.")
-    label_b2a: str | None = _opt(None, "Menu label of its reverse direction; default: the label reversed "
+    data: Path | None = option(None, "Folder with trainA/ and trainB/ (and optionally testA/, testB/).")
+    a: Path | None = option(None, "Folder of domain A images (instead of DATA).")
+    b: Path | None = option(None, "Folder of domain B images (instead of DATA).")
+    name: str = option("", "Run and model store name (letters, digits, '-', '_').")
+    label: str | None = option(None, "Menu label of the exported model, e.g. 'Summer to Winter'.")
+    label_b2a: str | None = option(None, "Menu label of its reverse direction; default: the label reversed "
                                        "('Winter to Summer').")
-    runs_dir: Path = _opt(Path("runs"), "Folder that holds the run folders.")
+    runs_dir: Path = option(Path("runs"), "Folder that holds the run folders.")
     # networks
-    netG: str = _opt("resnet_9blocks", "Generator architecture.", ("resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128"))
-    netD: str = _opt("basic", "Discriminator: 70x70 PatchGAN, n-layer PatchGAN or per-pixel.", NET_D_KINDS)
-    n_layers_D: int = _opt(3, "Layers of the n_layers discriminator.")
-    ngf: int = _opt(64, "Generator filters in the first conv layer.")
-    ndf: int = _opt(64, "Discriminator filters in the first conv layer.")
-    norm: str = _opt("instance", "Normalization layers.", ("instance", "batch", "none"))
-    init_type: str = _opt("normal", "Weight initialization.", ("normal", "xavier", "kaiming", "orthogonal"))
-    init_gain: float = _opt(0.02, "Scale of normal, xavier and orthogonal initialization.")
+    netG: str = option("resnet_9blocks", "Generator architecture.", ("resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128"))
+    netD: str = option("basic", "Discriminator: 70x70 PatchGAN, n-layer PatchGAN or per-pixel.", NET_D_KINDS)
+    n_layers_D: int = option(3, "Layers of the n_layers discriminator.")
+    ngf: int = option(64, "Generator filters in the first conv layer.")
+    ndf: int = option(64, "Discriminator filters in the first conv layer.")
+    norm: str = option("instance", "Normalization layers.", ("instance", "batch", "none"))
+    init_type: str = option("normal", "Weight initialization.", ("normal", "xavier", "kaiming", "orthogonal"))
+    init_gain: float = option(0.02, "Scale of normal, xavier and orthogonal initialization.")
     # losses
-    gan_mode: str = _opt("lsgan", "GAN objective; wgangp adds a gradient penalty.", GAN_MODES)
-    lambda_A: float = _opt(10.0, "Weight of the cycle loss A -> B -> A.")
-    lambda_B: float = _opt(10.0, "Weight of the cycle loss B -> A -> B.")
-    lambda_identity: float = _opt(0.5, "Weight of the identity loss, relative to lambda_A and lambda_B.")
-    pool_size: int = _opt(50, "Generated images kept to show the discriminators (0: none).")
+    gan_mode: str = option("lsgan", "GAN objective; wgangp adds a gradient penalty.", GAN_MODES)
+    lambda_A: float = option(10.0, "Weight of the cycle loss A -> B -> A.")
+    lambda_B: float = option(10.0, "Weight of the cycle loss B -> A -> B.")
+    lambda_identity: float = option(0.5, "Weight of the identity loss, relative to lambda_A and lambda_B.")
+    pool_size: int = option(50, "Generated images kept to show the discriminators (0: none).")
     # optimization
-    lr: float = _opt(2e-4, "Initial Adam learning rate.")
-    beta1: float = _opt(0.5, "Adam beta1.")
-    n_epochs: int = _opt(100, "Epochs at the initial learning rate.")
-    n_epochs_decay: int = _opt(100, "Epochs of linear decay to zero after those.")
-    lr_policy: str = _opt("linear", "Learning-rate schedule.", LR_POLICIES)
-    lr_decay_iters: int = _opt(50, "Epochs between x0.1 steps of the step policy.")
+    lr: float = option(2e-4, "Initial Adam learning rate.")
+    beta1: float = option(0.5, "Adam beta1.")
+    n_epochs: int = option(100, "Epochs at the initial learning rate.")
+    n_epochs_decay: int = option(100, "Epochs of linear decay to zero after those.")
+    lr_policy: str = option("linear", "Learning-rate schedule.", LR_POLICIES)
+    lr_decay_iters: int = option(50, "Epochs between x0.1 steps of the step policy.")
     # data
-    preprocess: str = _opt("resize_and_crop", "How training images are scaled and cropped.", PREPROCESS_MODES)
-    load_size: int = _opt(286, "Images are scaled to this size first.")
-    crop_size: int = _opt(256, "Then cropped to this size.")
-    no_flip: bool = _opt(False, "Do not flip training images horizontally.")
-    batch_size: int = _opt(1, "Images per iteration (per process under torchrun).")
-    num_workers: int = _opt(4, "Processes that decode images (0: the training process does).")
-    seed: int = _opt(0, "Seed of initialization, data order and augmentation.")
+    preprocess: str = option("resize_and_crop", "How training images are scaled and cropped.", PREPROCESS_MODES)
+    load_size: int = option(286, "Images are scaled to this size first.")
+    crop_size: int = option(256, "Then cropped to this size.")
+    no_flip: bool = option(False, "Do not flip training images horizontally.")
+    batch_size: int = option(1, "Images per iteration (per process under torchrun).")
+    num_workers: int = option(4, "Processes that decode images (0: the training process does).")
+    seed: int = option(0, "Seed of initialization, data order and augmentation.")
     # how it runs
-    max_steps: int | None = _opt(None, "Stop after this many iterations in all (smoke runs).")
-    device: str = _opt("auto", "auto, cpu, cuda or cuda:N (torchrun picks the GPU of each process).")
-    amp: str = _opt("auto", "Mixed precision: auto is bf16 on CUDA where supported, off on the CPU.", AMP_MODES)
-    channels_last: bool = _opt(True, "Use the channels-last memory layout on CUDA.")
-    compile: bool = _opt(False, "torch.compile the networks.")
+    max_steps: int | None = option(None, "Stop after this many iterations in all (smoke runs).")
+    device: str = option("auto", "auto, cpu, cuda or cuda:N (torchrun picks the GPU of each process).")
+    amp: str = option("auto", "Mixed precision: auto is bf16 on CUDA where supported, off on the CPU.", AMP_MODES)
+    channels_last: bool = option(True, "Use the channels-last memory layout on CUDA.")
+    compile: bool = option(False, "torch.compile the networks.")
     # what it writes
-    checkpoint_every: int = _opt(5000, "Iterations between checkpoints.")
-    keep_checkpoints: int = _opt(3, "Most recent checkpoints to keep (plus the best by cycle loss).")
-    sample_every: int = _opt(400, "Iterations between sample grids (0: only the last one, which every run writes).")
-    num_samples: int = _opt(4, "Held-out images in each sample grid.")
-    log_every: int = _opt(100, "Iterations between loss records.")
-    tensorboard: bool = _opt(False, "Also log to TensorBoard (needs the tensorboard package).")
-    auto_export: bool = _opt(True, "Write both generators to the model store when training ends.")
+    checkpoint_every: int = option(5000, "Iterations between checkpoints.")
+    keep_checkpoints: int = option(3, "Most recent checkpoints to keep (plus the best by cycle loss).")
+    sample_every: int = option(400, "Iterations between sample grids (0: only the last one, which every run writes).")
+    num_samples: int = option(4, "Held-out images in each sample grid.")
+    log_every: int = option(100, "Iterations between loss records.")
+    tensorboard: bool = option(False, "Also log to TensorBoard (needs the tensorboard package).")
+    auto_export: bool = option(True, "Write both generators to the model store when training ends.")
 
     def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            choices = f.metadata["choices"]
-            if choices and getattr(self, f.name) not in choices:
-                raise ConfigError(f"{_flag(f.name)} must be one of {', '.join(choices)}, not {getattr(self, f.name)!r}.")
-        for name, low in _MINIMUMS.items():
-            value = getattr(self, name)
-            if value is not None and value < low:
-                raise ConfigError(f"{_flag(name)} must be at least {low}, not {value}.")
+        check_fields(self, _MINIMUMS)
         if not 0.0 <= self.beta1 < 1.0:
             raise ConfigError(f"--beta1 must be in [0, 1), not {self.beta1}.")
         if self.n_epochs + self.n_epochs_decay < 1:
@@ -150,10 +140,6 @@ RESUMABLE = frozenset({
 })
 
 
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
 def _dir_or_none(path: Path) -> Path | None:
     return path if path.is_dir() else None
 
@@ -207,7 +193,7 @@ def resume_config(saved: TrainConfig, overrides: dict[str, Any], run: Path) -> T
     if clashes:
         first = clashes[0]
         raise ConfigError(
-            f"Cannot resume {run} with {_flag(first)} {changed[first]}: the run was trained with "
+            f"Cannot resume {run} with {flag(first)} {changed[first]}: the run was trained with "
             f"{getattr(saved, first)}; drop that option or start a new run with another --name."
         )
     return dataclasses.replace(saved, **changed)

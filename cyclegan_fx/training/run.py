@@ -62,3 +62,34 @@ class RunFolder:
         """config.toml of any configuration with ``to_dict`` (training or distillation)."""
         with atomic_output(self.config_file, overwrite=True) as tmp:
             tmp.write_text(to_toml(config), encoding="utf-8")
+
+
+def new_run(config) -> RunFolder:
+    """The folder of a new run of ``config`` (training or distillation), created with its config.toml on rank 0.
+
+    Refused in one sentence when it has checkpoints already, or when the model store has a model of that name
+    that this run did not make (where the run stores its model when it ends).
+    """
+    from cyclegan_fx.models import ModelStore
+    from cyclegan_fx.training.distributed import launched_rank
+    from cyclegan_fx.training.export import check_export_name  # imports this module
+
+    run = RunFolder(config.runs_dir / config.name)
+    if run.has_checkpoints():
+        raise ConfigError(f"Run folder {run.path} has checkpoints already; continue it with --resume {run.path} "
+                          "or choose another --name.")
+    if config.auto_export:
+        check_export_name(ModelStore(), config.name, run)
+    if launched_rank() == 0:
+        run.create()
+        run.save_config(config)
+    return run
+
+
+def reopen_run(path: Path) -> tuple[RunFolder, Path, dict]:
+    """A run to resume, its newest checkpoint that loads, and that checkpoint's contents."""
+    from cyclegan_fx.training.checkpoint import load_latest
+
+    run = RunFolder.existing(path)
+    checkpoint, state = load_latest(run.checkpoints)
+    return run, checkpoint, state
