@@ -9,6 +9,8 @@ measured in the same comparison, their ratio, and the peak RSS of `cyclegan-fx a
 --work-size full in a fresh process.
 Table 2: a 6000x4000 photo through `cyclegan-fx apply --work-size full`, end to end in a fresh process, for
 --big (default vintage-fast; and the teacher with --with-teacher, about 3 minutes on 2 cores).
+Table 3: seconds per megapixel of the ResNet at widths 8 to 64 on a 1024x1024 photo at full resolution, in one
+process (fresh weights: the cost does not depend on them), so a user can choose a --width before distilling.
 Precision is bf16 where the CPU computes it natively (the runner's auto), fp32 elsewhere.
 """
 
@@ -67,6 +69,36 @@ def big_photo_table(models: list[str]) -> None:
             print(f"| {name} | {report['seconds']:.1f} | {report['max_rss'] / 2**30:.2f} |", flush=True)
 
 
+def width_table(widths: list[int]) -> None:
+    import time
+
+    import torch
+
+    from cyclegan_fx.networks import ResnetConfig, build_generator
+    from cyclegan_fx.runtime.devices import resolve_dtype
+    from cyclegan_fx.runtime.runner import Runner
+    from cyclegan_fx.runtime.torch_backend import TorchBackend
+
+    image = photo(1024, 1024)
+    device = torch.device("cpu")
+    print("\nTable 3: ResNet-9 generators by width, 1024x1024 at full resolution, exact statistics, one process")
+    print("| width | parameters | MAC per pixel | s/MP | ratio to width 64 |")
+    print("| --- | --- | --- | --- | --- |")
+    rows = []
+    for width in widths:
+        generator = build_generator("resnet", ResnetConfig(ngf=width, affine=True))
+        runner = Runner(generator, TorchBackend(generator, device, resolve_dtype("auto", device)))
+        runner.run(image[:256, :256])
+        started = time.perf_counter()
+        runner.run(image)
+        rows.append((width, sum(p.numel() for p in generator.net.parameters()), time.perf_counter() - started))
+    base = next(seconds for width, _, seconds in rows if width == 64)
+    for width, params, seconds in rows:
+        macs = 180 * width**2 + 294 * width  # 7x7 RGB ends 294w, the rest 180w^2 (756,096 at width 64)
+        print(f"| {width} | {params:,} | {macs:,} | {seconds / 1.048576:.3f} | {base / seconds:.2f}x |",
+              flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("heldout", type=Path, help="Folder of held-out photos (bench/photos.py OUT/heldout).")
@@ -81,6 +113,7 @@ def main() -> None:
     students = args.students.split(",")
     quality_table(students, args.teacher, [f.path for f in files])
     big_photo_table([args.big] + ([args.teacher] if args.with_teacher else []))
+    width_table([8, 12, 16, 24, 32, 64])
 
 
 if __name__ == "__main__":
