@@ -65,3 +65,7 @@ class ServiceError(CycleganFxError):
 
 class MissingExtraError(CycleganFxError):
     """An optional dependency is not installed; the sentence names the extra that brings it."""
+
+
+class DownloadError(CycleganFxError):
+    """A download failed: the host is unreachable, answered with an HTTP error, or the transfer broke off."""

@@ -1,4 +1,4 @@
-"""``cyclegan-fx models``: list, import, inspect and remove installed models."""
+"""``cyclegan-fx models``: list, download, import, inspect and remove installed models."""
 
 from __future__ import annotations
 
@@ -51,6 +51,34 @@ def import_model(path: Path, name: str, label, label_b2a, direction: str, traini
     model = ModelStore().import_checkpoint(path, name, label, direction, training_size, work_size, label_b2a=label_b2a)
     arch = model.info.directions[direction].architecture
     click.echo(f"Imported {path} as {model.name} ({direction}, {arch['name']}) into {model.path}.")
+
+
+@models.command("download")
+@click.argument("name", required=False)
+@click.option("--list", "list_", is_flag=True, help="Show the models that can be downloaded, and exit.")
+@click.option("--url", metavar="BASE", default=None,
+              help="Base URL of a mirror holding the official NAME.pth files. Default: $CYCLEGAN_FX_MODELS_URL, "
+                   "else the official server.")
+@click.option("--force", is_flag=True, help="Download a model that is installed already again, and replace it.")
+def download(name: str | None, list_: bool, url: str | None, force: bool) -> None:
+    """Download an official pretrained CycleGAN model (both directions where both exist) into the store."""
+    from cyclegan_fx.cli.progress import ByteProgress
+    from cyclegan_fx.errors import ConfigError
+    from cyclegan_fx.models import catalogue
+    from cyclegan_fx.models.download import install
+
+    if list_:
+        width = max(len(e.name) for e in catalogue.CATALOGUE)
+        for e in catalogue.CATALOGUE:
+            labels = " / ".join(s.label for s in e.sources().values())
+            aliases = f"  (also {', '.join(e.aliases)})" if e.aliases else ""
+            click.echo(f"{e.name:<{width}}  {','.join(e.sources()):<7}  {labels}{aliases}")
+        return
+    if name is None:
+        raise ConfigError("Name a model to download, e.g. 'cyclegan-fx models download s2w' (--list shows them all).")
+    model = install(name, url, force, progress=ByteProgress)
+    labels = " / ".join(f"{d}: {model.info.menu_label(d)}" for d in model.info.directions)
+    click.echo(f"Installed {model.name} ({labels}) into {model.path}.")
 
 
 @models.command("label")

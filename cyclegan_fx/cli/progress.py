@@ -134,6 +134,48 @@ class CountProgress:
             log.info("  %s", self.status())
 
 
+class ByteProgress:
+    """Bytes of one download: a bar with size, rate and ETA on a terminal, a status line every ``every``
+    seconds otherwise. Bytes present when it started (a resumed download) do not count towards the rate."""
+
+    def __init__(self, label: str, every: float = 10.0) -> None:
+        self.label, self.every = label, every
+        self.first: int | None = None  # bytes present at the first report
+        self.started = self.last_line = time.monotonic()
+        self.bar = None
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(desc=label, unit="B", unit_scale=True, dynamic_ncols=True)
+
+    def update(self, done: int, total: int | None) -> None:
+        """``done`` of ``total`` bytes (None: the server did not say)."""
+        if self.first is None:
+            self.first, self.started = done, time.monotonic()
+            if self.bar is not None:
+                self.bar.n = self.bar.initial = done
+        if self.bar is not None:
+            self.bar.total = total
+            self.bar.update(done - self.bar.n)
+            return
+        now = time.monotonic()
+        if now - self.last_line >= self.every or done == total:
+            self.last_line = now
+            log.info("  %s", self.status(done, total))
+
+    def status(self, done: int, total: int | None) -> str:
+        """'horse2zebra.pth: 4.1/11.4 MB, 1.20 MB/s, ETA 0:06' (size and ETA where the total is known)."""
+        rate = (done - (self.first or 0)) / max(time.monotonic() - self.started, 1e-9)
+        line = f"{self.label}: {done / 1e6:.1f}{'' if total is None else f'/{total / 1e6:.1f}'} MB, {rate / 1e6:.2f} MB/s"
+        if total is not None and rate > 0 and done < total:
+            line += f", ETA {_duration((total - done) / rate)}"
+        return line
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def _duration(seconds: float) -> str:
     seconds = int(round(seconds))
     hours, rest = divmod(seconds, 3600)
