@@ -104,7 +104,11 @@ def fetch(url: str, dest: Path, progress: Progress) -> Path:
             part.unlink()
             have, response = 0, _open(url, 0)
         with response:
-            start, total = _span(response, have, url)
+            try:
+                start, total = _span(response, have, url)
+            except DownloadError:
+                part.unlink()  # the next run starts over rather than asking for the same bad range again
+                raise
             size = "size unknown" if total is None else f"{total / 1e6:.1f} MB"
             log.info("Downloading %s (%s%s)", url, size, f", resuming at {start / 1e6:.1f} MB" if start else "")
             with part.open("ab" if start else "wb") as f:
@@ -139,7 +143,7 @@ def _span(response: http.client.HTTPResponse, have: int, url: str) -> tuple[int,
     if response.status == 206:
         found = _CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", "").strip())
         if not found or int(found.group(1)) != have:
-            raise DownloadError(f"{url} answered a request for bytes {have}- with other bytes; run the command again.")
+            raise DownloadError(f"{url} answered a request for bytes {have}- with other bytes; the partial file was discarded, so running the command again starts over.")
         return have, None if found.group(2) == "*" else int(found.group(2))
     length = response.headers.get("Content-Length")
     return 0, int(length) if length else None  # the whole file: a server that ignores Range makes us start over
