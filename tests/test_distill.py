@@ -116,6 +116,7 @@ def test_a_resumed_run_equals_an_uninterrupted_one(photos, tmp_path):
     assert [row for row in cut if not row.startswith("3,")] == (tmp_path / "straight" / "losses.csv").read_text().splitlines()
 
 
+@pytest.mark.heavy
 def test_the_student_comes_closer_to_its_teacher(photos, tmp_path):
     """The L1 distance to the teacher's output falls well below where the fresh student starts."""
     code, output = invoke("distill", "vintage", "--data", photos["train"], "--runs-dir", tmp_path, "--name", "learns",
