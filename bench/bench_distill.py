@@ -25,8 +25,7 @@ from pathlib import Path
 import cv2
 from bench_apply import photo, run_child
 
-from cyclegan_fx.distill.compare import compare
-from cyclegan_fx.io.inputs import expand_inputs
+from cyclegan_fx.distill.compare import compare, photo_files
 from cyclegan_fx.models import ModelStore
 
 
@@ -109,11 +108,8 @@ def main() -> None:
     parser.add_argument("--big", default="vintage-fast", help="The model timed on the 6000x4000 photo.")
     parser.add_argument("--with-teacher", action="store_true", help="Also time the teacher on the 6000x4000 photo.")
     args = parser.parse_args()
-    files, problems = expand_inputs([str(args.heldout)])
-    if problems:
-        raise SystemExit(problems[0])
     students = args.students.split(",")
-    quality_table(students, args.teacher, [f.path for f in files])
+    quality_table(students, args.teacher, photo_files([str(args.heldout)]))
     big_photo_table([args.big] + ([args.teacher] if args.with_teacher else []))
     width_table([8, 12, 16, 24, 32, 64])
 

@@ -127,14 +127,10 @@ def compare(student: str, teacher: str, photos: tuple[str, ...], direction: str,
     """PSNR and SSIM of STUDENT against TEACHER on PHOTOS, at the work size and at full resolution, and the
     seconds per megapixel of both, measured side by side."""
     from cyclegan_fx.distill.compare import compare as compare_models
-    from cyclegan_fx.errors import ConfigError
-    from cyclegan_fx.io.inputs import expand_inputs
+    from cyclegan_fx.distill.compare import photo_files
     from cyclegan_fx.models import ModelStore, resolve_model
 
-    files, problems = expand_inputs(list(photos))
-    if problems:
-        raise ConfigError(problems[0])
-    result = compare_models(resolve_model(student), resolve_model(teacher), [f.path for f in files], direction, device)
+    result = compare_models(resolve_model(student), resolve_model(teacher), photo_files(list(photos)), direction, device)
     click.echo(result.table())
     if record:
         ModelStore().add_provenance(student, direction, {"quality": result.summary()})

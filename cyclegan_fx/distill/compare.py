@@ -11,7 +11,9 @@ import numpy as np
 import torch
 
 from cyclegan_fx.distill.metrics import psnr, ssim
+from cyclegan_fx.errors import ConfigError
 from cyclegan_fx.io.image_read import load_image
+from cyclegan_fx.io.inputs import expand_inputs
 from cyclegan_fx.models import Model
 from cyclegan_fx.runtime import pixels
 from cyclegan_fx.runtime.config import RunOptions
@@ -65,6 +67,14 @@ class Comparison:
         rows.append(f"full resolution, {self.precision}: student {self.student_s_per_mp:.3f} s/MP, teacher "
                     f"{self.teacher_s_per_mp:.3f} s/MP ({self.speedup:.1f}x faster)")
         return "\n".join(rows)
+
+
+def photo_files(args: list[str]) -> list[Path]:
+    """The image files that files, folders and globs name, or a ConfigError for one that names none."""
+    files, problems = expand_inputs(args)
+    if problems:
+        raise ConfigError(problems[0])
+    return [f.path for f in files]
 
 
 def compare(student: Model, teacher: Model, photos: list[Path], direction: str = "a2b", device: str = "auto",

@@ -6,11 +6,9 @@ import datetime as dt
 import logging
 from pathlib import Path
 
-from cyclegan_fx.distill.compare import Comparison, compare
+from cyclegan_fx.distill.compare import Comparison, compare, photo_files
 from cyclegan_fx.distill.config import DistillConfig
 from cyclegan_fx.distill.job import open_teacher
-from cyclegan_fx.errors import ConfigError
-from cyclegan_fx.io.inputs import expand_inputs
 from cyclegan_fx.models import Model, ModelStore
 from cyclegan_fx.networks import generator_from_spec
 from cyclegan_fx.training.checkpoint import load_latest
@@ -49,9 +47,6 @@ def export_students(run: RunFolder, store: ModelStore | None = None) -> Model:
 def report_quality(student: Model, teacher: Model, photos: Path, direction: str, store: ModelStore | None = None,
                    device: str = "auto") -> Comparison:
     """Compare the stored student with its teacher on held-out photos and record the figures in its model.json."""
-    files, problems = expand_inputs([str(photos)])
-    if problems:
-        raise ConfigError(problems[0])
-    result = compare(student, teacher, [f.path for f in files], direction, device)
+    result = compare(student, teacher, photo_files([str(photos)]), direction, device)
     (store or ModelStore()).add_provenance(student.name, direction, {"quality": result.summary()})
     return result

@@ -12,16 +12,15 @@ from cyclegan_fx.distill.config import DistillConfig
 from cyclegan_fx.distill.crops import CropPlan
 from cyclegan_fx.distill.loop import DistillResult, distill, make_student
 from cyclegan_fx.distill.pool import TeacherPool, fill_pool, open_pool, pool_key
+from cyclegan_fx.distill.precision import precision
 from cyclegan_fx.errors import ConfigError
 from cyclegan_fx.models import Model, resolve_model
 from cyclegan_fx.models.bundle import file_sha256
 from cyclegan_fx.models.store import cache_home
 from cyclegan_fx.networks import Generator, build_generator
 from cyclegan_fx.networks.resnet import ResnetConfig
-from cyclegan_fx.runtime.devices import cpu_has_native_bf16
 from cyclegan_fx.training import distributed
 from cyclegan_fx.training.data import scan_folder
-from cyclegan_fx.training.model import amp_dtype
 from cyclegan_fx.training.run import RunFolder
 
 log = logging.getLogger("cyclegan_fx")
@@ -52,15 +51,6 @@ def student_spec(config: DistillConfig, teacher: Generator) -> dict[str, Any]:
     student = ResnetConfig(input_nc=params.input_nc, output_nc=params.output_nc, ngf=config.width, n_blocks=blocks,
                            affine=True)
     return build_generator(config.student, student).spec()
-
-
-def precision(amp: str, device: torch.device) -> torch.dtype | None:
-    """``auto``: bf16 where the device computes it natively (CPUs included: a small student trains faster so)."""
-    if amp != "auto":
-        return amp_dtype(amp, device)
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.bfloat16 if cpu_has_native_bf16() else None
 
 
 def crop_plan(config: DistillConfig, teacher: Model, direction: str) -> CropPlan:

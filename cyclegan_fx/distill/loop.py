@@ -8,7 +8,6 @@ uninterrupted one.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 from dataclasses import asdict, dataclass
@@ -23,6 +22,7 @@ from torch import nn
 from cyclegan_fx.distill.config import DistillConfig
 from cyclegan_fx.distill.metrics import ssim_map
 from cyclegan_fx.distill.pool import TeacherPool
+from cyclegan_fx.distill.precision import autocast
 from cyclegan_fx.errors import DeviceError, OutputError
 from cyclegan_fx.networks import Generator, generator_from_spec
 from cyclegan_fx.runtime.devices import is_out_of_memory
@@ -84,8 +84,7 @@ def make_student(config: DistillConfig, spec: dict[str, Any], direction: str, de
 def distill_step(s: Student, inputs: torch.Tensor, targets: torch.Tensor, ssim_weight: float,
                  dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
     """One optimizer step of the student towards the teacher's outputs; returns the losses."""
-    autocast = torch.autocast(inputs.device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
-    with autocast:
+    with autocast(inputs.device, dtype):
         outputs = s.net(inputs)
     outputs = outputs.float()
     l1 = F.l1_loss(outputs, targets)
@@ -111,8 +110,7 @@ def sample_columns(s: Student, pool: TeacherPool, dtype: torch.dtype | None, dev
     inputs, targets = pool.batch(np.arange(min(_SAMPLES, len(pool))), device)
     net = s.generator.net
     net.eval()
-    autocast = torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
-    with autocast:
+    with autocast(device, dtype):
         outputs = net(inputs).float()
     net.train()
     return [inputs, targets, outputs.clamp(-1, 1)]

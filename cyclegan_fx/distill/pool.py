@@ -6,7 +6,6 @@ options, seed), so a resumed run, or a student of another width, reuses the outp
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -20,6 +19,7 @@ import torch
 from torch import nn
 
 from cyclegan_fx.distill.crops import CropPlan
+from cyclegan_fx.distill.precision import autocast
 from cyclegan_fx.errors import OutputError
 
 log = logging.getLogger("cyclegan_fx")
@@ -95,14 +95,13 @@ def fill_pool(pool: TeacherPool, plan: CropPlan, teacher: nn.Module, device: tor
     if not missing:
         return
     log.info("Computing the teacher's output for %d of %d crops (cached in %s).", len(missing), len(pool), pool.folder)
-    autocast = torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
     started, shown = time.monotonic(), time.monotonic()
     rendered = plan.render(missing)
     for done in range(0, len(missing), _CHUNK):
         chunk = [next(rendered) for _ in range(min(_CHUNK, len(missing) - done))]
         indices = [i for i, _ in chunk]
         crops = np.stack([c for _, c in chunk])
-        with autocast:
+        with autocast(device, dtype):
             outputs = teacher(as_network_input(torch.from_numpy(crops).permute(0, 3, 1, 2)).to(device))
         pool.inputs[indices] = crops
         pool.targets[indices] = outputs.float().clamp(-1, 1).cpu().numpy().astype(np.float16)
