@@ -58,7 +58,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 def speed_table(sizes: list[tuple[int, int]], repeat: int) -> None:
     from cyclegan_fx.models import ModelStore
     from cyclegan_fx.runtime.config import RunOptions
-    from cyclegan_fx.runtime.factory import open_runner
+    from cyclegan_fx.runners.factory import open_runner
 
     model = ModelStore().get("vintage")
     generator = model.generator("a2b")
@@ -92,7 +92,7 @@ def gpu_table(repeat: int) -> None:
     from cyclegan_fx.export.engine import unavailable_reason
     from cyclegan_fx.models import ModelStore
     from cyclegan_fx.runtime.config import RunOptions
-    from cyclegan_fx.runtime.factory import open_runner
+    from cyclegan_fx.runners.factory import open_runner
 
     model = ModelStore().get("vintage")
     image = photo(2160, 3840)

@@ -32,7 +32,7 @@ import torch
 from bench_apply import photo
 from cyclegan_fx.models import ModelStore
 from cyclegan_fx.runtime.config import RunOptions
-from cyclegan_fx.runtime.factory import open_runner
+from cyclegan_fx.runners.factory import open_runner
 height, width, precision, tile, repeat = {height}, {width}, {precision!r}, {tile}, {repeat}
 runner = open_runner(ModelStore().get("vintage"), "a2b", "cpu", precision, "torch")
 image = photo(height, width)

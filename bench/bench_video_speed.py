@@ -27,7 +27,7 @@ from video_clip import camera_frames, write_clip  # noqa: E402
 
 from cyclegan_fx.models import resolve_model  # noqa: E402
 from cyclegan_fx.runtime.config import RunOptions  # noqa: E402
-from cyclegan_fx.runtime.factory import open_runner  # noqa: E402
+from cyclegan_fx.runners.factory import open_runner  # noqa: E402
 from cyclegan_fx.video import ModelRef, VideoOptions, translate_video  # noqa: E402
 from cyclegan_fx.video.decode import decode  # noqa: E402
 from cyclegan_fx.video.encode import choose_encoder, new_encoder  # noqa: E402

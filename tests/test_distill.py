@@ -18,7 +18,7 @@ from cyclegan_fx.distill.config import DistillConfig
 from cyclegan_fx.distill.crops import CropPlan
 from cyclegan_fx.models import ModelStore
 from cyclegan_fx.runtime.config import RunOptions
-from cyclegan_fx.runtime.factory import open_runner
+from cyclegan_fx.runners.factory import open_runner
 from cyclegan_fx.training.checkpoint import load_latest
 from cyclegan_fx.training.data import scan_folder
 

@@ -14,7 +14,7 @@ from helpers import psnr
 from cyclegan_fx.cli import cli
 from cyclegan_fx.models.resolve import checkpoint_model
 from cyclegan_fx.runtime.config import RunOptions
-from cyclegan_fx.runtime.factory import open_runner
+from cyclegan_fx.runners.factory import open_runner
 from cyclegan_fx.runtime.runner import Runner
 from cyclegan_fx.runtime.torch_backend import TorchBackend
 from cyclegan_fx.training.checkpoint import load_latest

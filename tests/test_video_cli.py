@@ -25,7 +25,7 @@ from PIL import Image
 from cyclegan_fx.io.image_read import load_image
 from cyclegan_fx.models import resolve_model
 from cyclegan_fx.runtime.config import RunOptions
-from cyclegan_fx.runtime.factory import open_runner
+from cyclegan_fx.runners.factory import open_runner
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK_SIZE = 64

@@ -17,7 +17,7 @@ from helpers import tiny_generator
 from cyclegan_fx.models import resolve_model
 from cyclegan_fx.runtime.backend import NormStats
 from cyclegan_fx.runtime.config import RunOptions
-from cyclegan_fx.runtime.factory import open_runner
+from cyclegan_fx.runners.factory import open_runner
 from cyclegan_fx.runtime.runner import Runner
 from cyclegan_fx.runtime.torch_backend import TorchBackend
 from cyclegan_fx.video import ModelRef, Temporal, TemporalSettings, VideoOptions, translate_video

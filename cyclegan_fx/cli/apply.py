@@ -43,7 +43,7 @@ def apply(inputs, output, recursive, overwrite, model, direction, device, precis
 
 def _open_runner(model: str, direction: str, device: str, precision: str, backend: str):
     from cyclegan_fx.models import resolve_model
-    from cyclegan_fx.runtime.factory import open_runner
+    from cyclegan_fx.runners.factory import open_runner
 
     return open_runner(resolve_model(model), direction, device, precision, backend)
 

@@ -66,7 +66,7 @@ def video(source, output, model, direction, device, precision, backend, options,
     """Translate every frame of a video INPUT (or a folder or glob of numbered image frames)."""
     from cyclegan_fx.cli.progress import CountProgress
     from cyclegan_fx.models import resolve_model
-    from cyclegan_fx.runtime.factory import open_runner
+    from cyclegan_fx.runners.factory import open_runner
     from cyclegan_fx.video import EncodeSettings, ModelRef, translate
 
     video_options = VideoOptions(

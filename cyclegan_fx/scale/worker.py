@@ -24,7 +24,7 @@ class Translator:
         import torch
 
         from cyclegan_fx.models import resolve_model
-        from cyclegan_fx.runtime.factory import open_runner
+        from cyclegan_fx.runners.factory import open_runner
 
         self.settings = settings
         # One image in the runner at a time (its memory plan assumes so); reading and writing overlap it.

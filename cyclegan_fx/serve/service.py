@@ -79,7 +79,7 @@ class Service:
     def _runner(self, model: str, direction: str) -> Runner:
         key = (model, direction)
         if key not in self._runners:
-            from cyclegan_fx.runtime.factory import open_runner
+            from cyclegan_fx.runners.factory import open_runner
 
             started = time.monotonic()
             found = self.store.get(model)  # a store name only: the API never opens a path it was given

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from cyclegan_fx.models import Model, resolve_model
 from cyclegan_fx.models.bundle import MANIFEST
-from cyclegan_fx.runtime.factory import open_runner
+from cyclegan_fx.runners.factory import open_runner
 from cyclegan_fx.runtime.runner import Runner
 from cyclegan_fx.watch.config import ModelChoice
 
