@@ -356,7 +356,7 @@ def test_jobs_run_one_at_a_time_and_report_progress(slow_service, photo):
 
 
 def test_cancel_stops_a_running_job(slow_service, photo):
-    pixels = np.ascontiguousarray(photo[:256, :256])
+    pixels = np.ascontiguousarray(np.tile(photo, (3, 2, 1))[:1024, :1024])
     results: dict = {}
     thread = start_translation(slow_service, pixels, "doomed", results, work_size="full")
     wait_for_state(slow_service, "doomed", ("running",))
@@ -372,8 +372,9 @@ def test_cancel_stops_a_running_job(slow_service, photo):
 
 def test_a_job_whose_client_went_away_is_cancelled(slow_service, photo):
     """GIMP's cancel ends the plug-in: the service stops working on a result nobody will read."""
-    pixels = np.ascontiguousarray(photo[:256, :256])
-    header = {"model": "vintage", "shape": [256, 256, 3], "dtype": "uint8", "work_size": "full", "job": "orphan"}
+    # Large enough (about 2000 small tiles) that the job cannot end inside the service's client check.
+    pixels = np.ascontiguousarray(np.tile(photo, (3, 2, 1))[:1024, :1024])
+    header = {"model": "vintage", "shape": [1024, 1024, 3], "dtype": "uint8", "work_size": "full", "job": "orphan"}
     body = json.dumps(header).encode() + b"\n" + pixels.tobytes()
     host, port = slow_service.endpoint.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=60) as s:

@@ -21,7 +21,7 @@ from cyclegan_fx.serve.jobs import Job, JobBook
 from cyclegan_fx.serve.protocol import TranslateRequest
 
 log = logging.getLogger("cyclegan_fx")
-_WATCH_CLIENT = 0.5  # seconds between checks that the client of a job is still there
+_WATCH_CLIENT = 0.2  # seconds between checks that the client of a job is still there
 
 
 class Service:
