@@ -26,8 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from video_clip import camera_frames, write_clip  # noqa: E402
 
 from cyclegan_fx.models import resolve_model  # noqa: E402
-from cyclegan_fx.runtime.config import RunOptions  # noqa: E402
 from cyclegan_fx.runners.factory import open_runner  # noqa: E402
+from cyclegan_fx.runtime.config import RunOptions  # noqa: E402
+from cyclegan_fx.runtime.statistics import AdjustedStats  # noqa: E402
 from cyclegan_fx.video import ModelRef, VideoOptions, translate_video  # noqa: E402
 from cyclegan_fx.video.decode import decode  # noqa: E402
 from cyclegan_fx.video.encode import choose_encoder, new_encoder  # noqa: E402
@@ -43,7 +44,8 @@ def runner_alone(runner, frames, options: RunOptions, video: VideoOptions) -> fl
     def work() -> None:
         for first in range(0, len(frames), video.frame_batch):
             batch = frames[first : first + video.frame_batch]
-            runner.run_batch(batch, options, norms=smoother.hook([first == 0] + [False] * (len(batch) - 1)))
+            hook = smoother.hook([first == 0] + [False] * (len(batch) - 1))
+            runner.run_batch(batch, options, statistics=AdjustedStats(hook))
 
     thread = threading.Thread(target=work)
     started = time.perf_counter()

@@ -11,6 +11,7 @@ from cyclegan_fx.errors import ConfigError
 from cyclegan_fx.runtime.backend import NormStats
 from cyclegan_fx.runtime.config import RunOptions, StatsMode
 from cyclegan_fx.runtime.runner import Runner
+from cyclegan_fx.runtime.statistics import AdjustedStats, GivenStats
 from cyclegan_fx.runtime.torch_backend import TorchBackend
 
 CPU = torch.device("cpu")
@@ -60,7 +61,7 @@ def test_a_batch_call_equals_one_call_per_image(tiny, frames, options):
 def test_the_hook_sees_every_norm_in_order_with_one_measurement_per_image(tiny, frames):
     recorder = Recorder()
     options = RunOptions(work_size="full", tile=48, batch=2)
-    out = tiny.run_batch(frames, options, norms=recorder)
+    out = tiny.run_batch(frames, options, statistics=AdjustedStats(recorder))
     assert [p for p, _ in recorder.calls] == list(tiny.norm_positions)
     program = tiny.generator.program
     for position, measured in recorder.calls:
@@ -73,8 +74,8 @@ def test_the_hook_sees_every_norm_in_order_with_one_measurement_per_image(tiny, 
 def test_given_statistics_reproduce_the_exact_result_in_one_sweep(tiny, frames, tile):
     options = RunOptions(work_size="full", tile=tile)
     recorder = Recorder()
-    exact = tiny.translate(frames[1], options, norms=recorder)
-    given = tiny.translate(frames[1], options, norms=recorder.stats(0))
+    exact = tiny.translate(frames[1], options, statistics=AdjustedStats(recorder))
+    given = tiny.translate(frames[1], options, statistics=GivenStats(recorder.stats(0)))
     assert psnr(given, exact, 1.0) > 90
 
 
@@ -82,14 +83,14 @@ def test_statistics_returned_by_the_hook_are_the_ones_used_at_every_later_layer(
     """A hook that gives every image the first image's statistics makes the others use them throughout:
     the same as running them with the first image's statistics given."""
     first = Recorder()
-    tiny.translate(frames[0], RunOptions(work_size="full", tile=48), norms=first)
+    tiny.translate(frames[0], RunOptions(work_size="full", tile=48), statistics=AdjustedStats(first))
 
     def borrow_first(position, measured):
         return [measured[0]] * len(measured)
 
-    out = tiny.translate_batch(frames, RunOptions(work_size="full", tile=48, batch=2), norms=borrow_first)
+    out = tiny.translate_batch(frames, RunOptions(work_size="full", tile=48, batch=2), statistics=AdjustedStats(borrow_first))
     for frame, result in zip(frames[1:], out[1:]):
-        expected = tiny.translate(frame, RunOptions(work_size="full"), norms=first.stats(0))
+        expected = tiny.translate(frame, RunOptions(work_size="full"), statistics=GivenStats(first.stats(0)))
         assert psnr(result, expected, 1.0) > 90
         assert psnr(result, tiny.translate(frame, RunOptions(work_size="full")), 1.0) < 60  # it did change
 
@@ -97,18 +98,18 @@ def test_statistics_returned_by_the_hook_are_the_ones_used_at_every_later_layer(
 def test_the_hook_adjusts_thumbnail_statistics_too(tiny, frames):
     options = RunOptions(work_size="full", tile=48, stats=StatsMode.THUMBNAIL, thumbnail_size=64)
     recorder = Recorder()
-    out = tiny.translate(frames[2], options, norms=recorder)
+    out = tiny.translate(frames[2], options, statistics=AdjustedStats(recorder))
     assert [p for p, _ in recorder.calls] == list(tiny.norm_positions)
-    assert psnr(out, tiny.translate(frames[2], options, norms=recorder.stats(0)), 1.0) > 90
+    assert psnr(out, tiny.translate(frames[2], options, statistics=GivenStats(recorder.stats(0))), 1.0) > 90
 
 
 def test_misuse_is_refused(tiny, frames):
     with pytest.raises(ConfigError, match="one shape"):
         tiny.run_batch([frames[0], frames[1][:100]])
     with pytest.raises(ConfigError, match="not tile"):
-        tiny.run(frames[0], RunOptions(stats=StatsMode.TILE), norms=Recorder())
+        tiny.run(frames[0], RunOptions(stats=StatsMode.TILE), statistics=AdjustedStats(Recorder()))
     with pytest.raises(ValueError, match="lack"):
-        tiny.run(frames[0], norms={})
+        tiny.run(frames[0], statistics=GivenStats({}))
     with pytest.raises(ValueError, match="returned"):
-        tiny.run_batch(frames, RunOptions(work_size="full", tile=64), norms=lambda p, measured: measured[:1])
+        tiny.run_batch(frames, RunOptions(work_size="full", tile=64), statistics=AdjustedStats(lambda p, measured: measured[:1]))
     assert tiny.run_batch([]) == []

@@ -18,7 +18,8 @@ from cyclegan_fx.models import resolve_model
 from cyclegan_fx.runtime.backend import NormStats
 from cyclegan_fx.runtime.config import RunOptions
 from cyclegan_fx.runners.factory import open_runner
-from cyclegan_fx.runtime.runner import Runner
+from cyclegan_fx.runtime.runner import OWN, Runner
+from cyclegan_fx.runtime.statistics import AdjustedStats
 from cyclegan_fx.runtime.torch_backend import TorchBackend
 from cyclegan_fx.video import ModelRef, Temporal, TemporalSettings, VideoOptions, translate_video
 from cyclegan_fx.video.config import EncodeSettings
@@ -94,9 +95,9 @@ class Spy:
     def __init__(self, runner: Runner) -> None:
         self.runner, self.batches = runner, []
 
-    def run_batch(self, images, options, norms=None):
+    def run_batch(self, images, options, statistics=OWN):
         self.batches.append(len(images))
-        return self.runner.run_batch(images, options, norms=norms)
+        return self.runner.run_batch(images, options, statistics=statistics)
 
 
 def test_batches_stop_at_segments_and_shots_and_equal_single_runs():
@@ -126,7 +127,7 @@ def _stats_of(runner: Runner, image: np.ndarray) -> dict[int, NormStats]:
         seen[position] = measured[0]
         return measured
 
-    runner.run(image, RunOptions(work_size="full"), norms=record)
+    runner.run(image, RunOptions(work_size="full"), statistics=AdjustedStats(record))
     return seen
 
 

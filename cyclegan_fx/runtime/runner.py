@@ -8,7 +8,7 @@ everything about one call lives in that call, so threads may share a Runner.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -25,13 +25,11 @@ from cyclegan_fx.runtime.plan import round_up
 from cyclegan_fx.runtime.progress import ProgressCallback, ProgressTracker
 from cyclegan_fx.runtime.schedule import Schedule, exact_schedule, lean_schedule, single_sweep
 from cyclegan_fx.runtime.sizing import choose_grid, place_canvases
+from cyclegan_fx.runtime.statistics import OwnStats, StatsSource
 
 log = logging.getLogger(__name__)
+OWN = OwnStats()
 
-
-Norms = NormHook | Mapping[int, NormStats] | None
-"""How a call normalizes: None, each image's own exact statistics; a NormHook, exact statistics adjusted
-by the caller at every norm; a mapping position -> NormStats, given statistics for every norm and image."""
 
 
 class Runner:
@@ -54,14 +52,14 @@ class Runner:
 
     def run(
         self, image: np.ndarray, options: RunOptions = RunOptions(), progress: ProgressCallback | None = None,
-        norms: Norms = None,
+        statistics: StatsSource = OWN,
     ) -> np.ndarray:
         """Translate an H x W [x C] array (uint8, uint16 or float; gray, RGB, with or without alpha)."""
-        return self.run_batch([image], options, progress, norms)[0]
+        return self.run_batch([image], options, progress, statistics)[0]
 
     def run_batch(
         self, images: Sequence[np.ndarray], options: RunOptions = RunOptions(),
-        progress: ProgressCallback | None = None, norms: Norms = None,
+        progress: ProgressCallback | None = None, statistics: StatsSource = OWN,
     ) -> list[np.ndarray]:
         """Translate images of one shape and type together; each result equals ``run`` of that image.
 
@@ -79,11 +77,11 @@ class Runner:
         colours = [colour for colour, _, _ in parts]
         shape = resample.work_shape(height, width, self._work_long_side(options), self.generator.min_size)
         if shape == (height, width):
-            outs = self.translate_batch(colours, options, progress, norms)
+            outs = self.translate_batch(colours, options, progress, statistics)
         else:
             rgbs = [pixels.to_float(colour) for colour in colours]
             smalls = [resample.downscale(rgb, shape) for rgb in rgbs]
-            translated = self.translate_batch(smalls, options, progress, norms)
+            translated = self.translate_batch(smalls, options, progress, statistics)
             outs = [resample.restore_detail(*trio) for trio in zip(translated, rgbs, smalls)]
         if options.strength < 1.0:
             outs = [resample.blend(pixels.to_float(c), out, options.strength) for c, out in zip(colours, outs)]
@@ -95,29 +93,31 @@ class Runner:
         return None if options.work_size == "full" else options.work_size
 
     def translate(self, rgb: np.ndarray, options: RunOptions = RunOptions(), progress: ProgressCallback | None = None,
-                  norms: Norms = None) -> np.ndarray:
+                  statistics: StatsSource = OWN) -> np.ndarray:
         """The network at the image's own resolution (no work size, no blending).
 
         ``rgb`` is H x W x 3, uint8, uint16 or float in [0, 1]; the result is float32 in [0, 1].
         """
-        return self.translate_batch([rgb], options, progress, norms)[0]
+        return self.translate_batch([rgb], options, progress, statistics)[0]
 
     def translate_batch(
         self, rgbs: Sequence[np.ndarray], options: RunOptions = RunOptions(),
-        progress: ProgressCallback | None = None, norms: Norms = None,
+        progress: ProgressCallback | None = None, statistics: StatsSource = OWN,
     ) -> list[np.ndarray]:
         """``translate`` for several H x W x 3 arrays of one shape."""
         height, width = _common_shape(rgbs)
         need = self.generator.min_size
         if min(height, width) < need:
             raise ImageTooSmallError(f"The image is {width}x{height} pixels; this model needs at least {need}x{need}.")
-        y = self._execute(rgbs, options, progress, norms)[:, :, :height, :width]
+        y = self._execute(rgbs, options, progress, statistics)[:, :, :height, :width]
         return list(y.add_(1.0).mul_(0.5).permute(0, 2, 3, 1).numpy())
 
-    def _execute(self, rgbs, options: RunOptions, progress: ProgressCallback | None, norms: Norms) -> torch.Tensor:
+    def _execute(
+        self, rgbs, options: RunOptions, progress: ProgressCallback | None, statistics: StatsSource
+    ) -> torch.Tensor:
         """Run the schedule, halving the tile after an out-of-memory error."""
         mode = options.stats if self.generator.tileable else StatsMode.EXACT
-        if mode is StatsMode.TILE and _hook(norms) is not None:
+        if mode is StatsMode.TILE and statistics.hook is not None:
             raise ConfigError("Statistics adjusted across images need --stats exact or thumbnail, not tile.")
         tile = options.tile if self.generator.tileable else 0
         g = self.generator.granularity
@@ -125,7 +125,7 @@ class Runner:
         while True:
             grid = choose_grid(self.generator.program, self.backend, height, width, tile, options.batch, mode, len(rgbs))
             try:
-                return self._run_grid(rgbs, grid, mode, options, progress, norms)
+                return self._run_grid(rgbs, grid, mode, options, progress, statistics)
             except (torch.OutOfMemoryError, RuntimeError) as exc:
                 if not is_out_of_memory(exc):
                     raise
@@ -134,12 +134,15 @@ class Runner:
                 if self.backend.device.type == "cuda":
                     torch.cuda.empty_cache()
 
-    def _run_grid(self, rgbs, grid: Grid, mode: StatsMode, options: RunOptions, progress, norms: Norms) -> torch.Tensor:
+    def _run_grid(
+        self, rgbs, grid: Grid, mode: StatsMode, options: RunOptions, progress, statistics: StatsSource
+    ) -> torch.Tensor:
         program = self.generator.program
-        hook = _hook(norms)
+        hook = statistics.hook
+        given = statistics.known(program.norms, len(rgbs))
         stats: list[dict[int, NormStats]] = [{} for _ in rgbs]
-        if isinstance(norms, Mapping):
-            stats = [_given(norms, program.norms) for _ in rgbs]
+        if given is not None:
+            stats = given
             candidates = self._schedules[StatsMode.THUMBNAIL]
         elif mode is StatsMode.THUMBNAIL:
             stats = self._thumbnail_stats(rgbs, options, hook)
@@ -151,7 +154,7 @@ class Runner:
         schedule, storage = place_canvases(program, candidates, self.backend, grid, options.max_memory)
         tracker = _tracker(program, schedule, grid, progress)
         # Made by the executor and held only there, so it is freed once the last sweep has read it.
-        source = lambda: self._network_inputs(rgbs).to(storage)  # noqa: E731
+        source = lambda: self._network_inputs(rgbs).to(storage)
         return execute(self.backend, program, schedule, source, grid, stats, tracker.tile_done, storage, hook).cpu()
 
     def _network_inputs(self, rgbs) -> torch.Tensor:
@@ -188,17 +191,6 @@ def _common_shape(images: Sequence[np.ndarray]) -> tuple[int, int]:
         if other.shape != first.shape or other.dtype != first.dtype:
             raise ConfigError("Images translated together must have one shape and type.")
     return first.shape[0], first.shape[1]
-
-
-def _hook(norms: Norms) -> NormHook | None:
-    return None if norms is None or isinstance(norms, Mapping) else norms
-
-
-def _given(norms: Mapping[int, NormStats], positions: tuple[int, ...]) -> dict[int, NormStats]:
-    missing = [p for p in positions if p not in norms]
-    if missing:
-        raise ValueError(f"given statistics lack the norms at positions {missing}")
-    return dict(norms)
 
 
 def _pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:

@@ -13,9 +13,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from cyclegan_fx.runtime.backend import NormHook
 from cyclegan_fx.runtime.config import RunOptions
 from cyclegan_fx.runtime.runner import Runner
+from cyclegan_fx.runtime.statistics import AdjustedStats, GivenStats, OwnStats, StatsSource
 from cyclegan_fx.video.temporal import (
     ShotRecorder,
     Smoother,
@@ -48,7 +48,7 @@ class Frame:
 class Statistics(Protocol):
     """How a job sets the normalization statistics of each batch."""
 
-    def norms(self, batch: Sequence[Frame]) -> NormHook | Mapping[int, Any] | None: ...
+    def norms(self, batch: Sequence[Frame]) -> StatsSource: ...
 
     def batch_done(self) -> None: ...
 
@@ -64,7 +64,7 @@ class PerFrame:
         """``saved``: the state after the last finished segment (none here: nothing carries over)."""
 
     def norms(self, batch):
-        return None
+        return OwnStats()
 
     def batch_done(self) -> None:
         pass
@@ -83,7 +83,7 @@ class Smoothed(PerFrame):
         self.smoother = Smoother(momentum, stats_from_arrays(saved or {}, "ema."))
 
     def norms(self, batch):
-        return self.smoother.hook([f.cut for f in batch])
+        return AdjustedStats(self.smoother.hook([f.cut for f in batch]))
 
     def state(self) -> dict[str, np.ndarray]:
         return stats_to_arrays(self.smoother.state, "ema.")
@@ -101,7 +101,7 @@ class ShotRecording(PerFrame):
         for frame in batch:
             self.shot += frame.cut
             ids.append(self.shot)
-        return self.recorder.hook(ids)
+        return AdjustedStats(self.recorder.hook(ids))
 
     def batch_done(self) -> None:
         self.recorder.commit()
@@ -125,7 +125,7 @@ class PerShot(PerFrame):
         return bisect.bisect_right(self.cuts, frame.index) - 1
 
     def norms(self, batch):
-        return self.shots[self.shot_of(batch[0])]
+        return GivenStats(self.shots[self.shot_of(batch[0])])
 
     def same_batch(self, previous, frame) -> bool:
         return self.shot_of(previous) == self.shot_of(frame)
@@ -142,7 +142,7 @@ def translate(
     """Frames with ``result`` set, in order; the last frame of a segment (and of all) carries the statistics
     state after it."""
     for batch, last in _batches(frames, statistics, frame_batch, segment_frames):
-        results = runner.run_batch([f.pixels for f in batch], options, norms=statistics.norms(batch))
+        results = runner.run_batch([f.pixels for f in batch], options, statistics=statistics.norms(batch))
         statistics.batch_done()
         for frame, result in zip(batch, results, strict=True):
             frame.result = result
