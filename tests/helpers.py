@@ -10,7 +10,9 @@ from click.testing import CliRunner
 from PIL import Image
 
 from cyclegan_fx.cli import cli
-from cyclegan_fx.networks import Generator, ResnetConfig, build_generator, init_weights
+from cyclegan_fx.networks import Generator, ResnetConfig, build_generator, init_weights, load_generator
+from cyclegan_fx.runtime.runner import Runner
+from cyclegan_fx.runtime.torch_backend import TorchBackend
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -19,6 +21,12 @@ def invoke(*args: object) -> tuple[int, str]:
     """Run the CLI in-process; return its exit code and everything it printed."""
     result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
     return result.exit_code, result.output
+
+
+def cpu_runner(path: Path, dtype: torch.dtype = torch.float32, work_size: int | None = None) -> Runner:
+    """A CPU runner on a generator of its own, loaded from ``path`` (a backend takes its generator over)."""
+    generator = load_generator(path)
+    return Runner(generator, TorchBackend(generator, torch.device("cpu"), dtype), work_size)
 
 
 def tiny_generator(seed: int = 0, **params) -> Generator:

@@ -8,11 +8,14 @@ import pytest
 import torch
 from torch import nn
 
-from cyclegan_fx.networks import Program
+from helpers import cpu_runner
+
+from cyclegan_fx.networks import Program, load_generator
+from cyclegan_fx.runtime.backend import Tuning
 from cyclegan_fx.runtime.config import RunOptions, StatsMode
-from cyclegan_fx.runtime.cpu_layers import ColumnSplitConv2d, for_cpu
+from cyclegan_fx.runtime.cpu_layers import CPU_TUNING, ColumnSplitConv2d, for_cpu
 from cyclegan_fx.runtime.executor import sweep_tiles
-from cyclegan_fx.runtime.moments import BAND_VALUES, Moments
+from cyclegan_fx.runtime.moments import Moments
 from cyclegan_fx.runtime.runner import Runner
 from cyclegan_fx.runtime.schedule import at_cheapest, exact_schedule
 from cyclegan_fx.runtime.segments import given_norm
@@ -48,13 +51,14 @@ def test_only_narrow_plain_convolutions_are_replaced(vintage):
     assert ops[swapped[0]].module.out_channels == 3
 
 
+@pytest.mark.parametrize("band", [CPU_TUNING.moment_band, None], ids=["banded", "whole"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_banded_moments_match_float64_and_leave_the_core_untouched(dtype):
+def test_moments_match_float64_and_leave_the_core_untouched(dtype, band):
     canvas = channels_last(1, 64, 70, 90, dtype=dtype) * 3 + 1
     core = canvas[0, :, 5:69, 3:80]
-    assert 64 * core.shape[2] * 2 < BAND_VALUES < core.numel()  # several bands of several rows
+    assert 64 * core.shape[2] * 2 < CPU_TUNING.moment_band < core.numel()  # several bands of several rows
     before = core.clone()
-    moments = Moments()
+    moments = Moments(band)
     moments.add(core[:, :40])
     moments.add(core[:, 40:])
     stats = moments.result()
@@ -79,8 +83,8 @@ def test_one_pass_norm_equals_the_formula_per_tile(dtype):
     assert (out.double() - expected).abs().max() < TOLERANCE[dtype] * 10
 
 
-def test_bottleneck_sweeps_run_on_wide_tiles_and_others_on_the_chosen_ones(vintage):
-    backend = TorchBackend(vintage, CPU, torch.float32)
+def test_bottleneck_sweeps_run_on_wide_tiles_and_others_on_the_chosen_ones(vintage, vintage_path):
+    backend = TorchBackend(load_generator(vintage_path), CPU, torch.float32)
     program = Program.of(vintage.net, vintage.in_channels)
     grid = choose_grid(program, backend, 768, 1024, 128, None, StatsMode.EXACT)
     sweeps = exact_schedule(program).sweeps
@@ -88,22 +92,22 @@ def test_bottleneck_sweeps_run_on_wide_tiles_and_others_on_the_chosen_ones(vinta
     assert counts == {False: 6 * 8, True: 2 * 2}
 
 
-def test_wide_bottleneck_tiles_keep_statistics_exact(vintage, photo):
-    runner = Runner(vintage, TorchBackend(vintage, CPU, torch.float32), work_size=None)
+def test_wide_bottleneck_tiles_keep_statistics_exact(vintage_path, photo):
+    runner = cpu_runner(vintage_path)
     rgb = photo[:300, :520].astype(np.float32) / 255
-    whole = runner.translate(rgb, RunOptions(tile=0))
-    tiled = runner.translate(rgb, RunOptions(tile=64))
+    whole = runner.run(rgb, RunOptions(tile=0))
+    tiled = runner.run(rgb, RunOptions(tile=64))
     assert np.abs(tiled - whole).max() < 2e-3
 
 
-def test_a_whole_canvas_tile_is_read_in_place_and_left_unchanged(vintage, photo):
+def test_a_whole_canvas_tile_is_read_in_place_and_left_unchanged(vintage_path, photo):
     """One tile covering the image passes canvases to the backend as views; the result must not change."""
-    runner = Runner(vintage, TorchBackend(vintage, CPU, torch.float32), work_size=None)
+    runner = cpu_runner(vintage_path)
     rgb = np.ascontiguousarray(photo[:96, :128]).astype(np.float32) / 255
     before = rgb.copy()
-    first = runner.translate(rgb, RunOptions(tile=0))
-    again = runner.translate(rgb, RunOptions(tile=0))
-    tiled = runner.translate(rgb, RunOptions(tile=32))
+    first = runner.run(rgb, RunOptions(tile=0))
+    again = runner.run(rgb, RunOptions(tile=0))
+    tiled = runner.run(rgb, RunOptions(tile=32))
     assert np.array_equal(rgb, before) and np.array_equal(first, again)
     assert np.abs(tiled - first).max() < 2e-3
 
@@ -119,10 +123,13 @@ def test_glibc_keeps_freed_tile_buffers_for_reuse():
     assert reuse_freed_buffers() is True
 
 
-def test_backends_without_wide_cores_run_every_sweep_on_the_chosen_tiles(vintage):
-    """A fixed-profile backend (an engine) gets no wide cores: every sweep uses the same tiles."""
-    backend = TorchBackend(vintage, CPU, torch.float32)
-    backend.max_tile = 256
+@pytest.mark.parametrize("change", [{"max_tile": 256}, {"tuning": Tuning()}], ids=["fixed-profile", "gpu-tuning"])
+def test_backends_without_wide_cores_run_every_sweep_on_the_chosen_tiles(vintage, vintage_path, change):
+    """An engine (fixed profiles) or a backend whose tuning has no wide core (GPUs) uses the same tiles
+    for every sweep."""
+    backend = TorchBackend(load_generator(vintage_path), CPU, torch.float32)
+    for name, value in change.items():
+        setattr(backend, name, value)
     program = Program.of(vintage.net, vintage.in_channels)
     grid = choose_grid(program, backend, 768, 1024, 128, None, StatsMode.EXACT)
     assert grid.wide_cores is None

@@ -159,7 +159,7 @@ def test_crops_depend_only_on_the_seed_and_their_index(photos):
 
 def _engine_teacher(tmp_path: Path) -> Path:
     from cyclegan_fx.export.cache import model_meta
-    from cyclegan_fx.export.pack import write_pack
+    from cyclegan_fx.runtime.pack import write_pack
     from cyclegan_fx.models import resolve_model
 
     model = resolve_model("vintage")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from helpers import psnr
+from helpers import cpu_runner, psnr
 
+from cyclegan_fx.networks import load_generator
 from cyclegan_fx.runtime.config import RunOptions, StatsMode
 from cyclegan_fx.runtime.runner import Runner
 from cyclegan_fx.runtime.torch_backend import TorchBackend
@@ -15,8 +16,8 @@ CPU = torch.device("cpu")
 
 
 @pytest.fixture(scope="module")
-def runner(vintage) -> Runner:
-    return Runner(vintage, TorchBackend(vintage, CPU, torch.float32), work_size=None)
+def runner(vintage_path) -> Runner:
+    return cpu_runner(vintage_path)
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,7 @@ def rgb(photo) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def whole(runner, rgb) -> np.ndarray:
-    return runner.translate(rgb, RunOptions(tile=0))
+    return runner.run(rgb, RunOptions(tile=0))
 
 
 TILES = [64, 96]
@@ -34,25 +35,26 @@ TILES = [64, 96]
 
 @pytest.mark.parametrize("tile", TILES)
 def test_exact_statistics_match_the_whole_image_pass(runner, rgb, whole, tile):
-    tiled = runner.translate(rgb, RunOptions(tile=tile, stats=StatsMode.EXACT))
+    tiled = runner.run(rgb, RunOptions(tile=tile, stats=StatsMode.EXACT))
     assert psnr(tiled, whole, 1.0) >= 50
 
 
 @pytest.mark.parametrize("tile", TILES)
 def test_per_tile_statistics_fail_the_same_check(runner, rgb, whole, tile):
     """Proves the check above can fail: tiles normalized by their own statistics show seams."""
-    tiled = runner.translate(rgb, RunOptions(tile=tile, stats=StatsMode.TILE))
+    tiled = runner.run(rgb, RunOptions(tile=tile, stats=StatsMode.TILE))
     assert psnr(tiled, whole, 1.0) < 35
 
 
 def test_thumbnail_statistics_are_an_approximation(runner, rgb, whole):
-    thumb = runner.translate(rgb, RunOptions(tile=160, stats=StatsMode.THUMBNAIL, thumbnail_size=240))
+    thumb = runner.run(rgb, RunOptions(tile=160, stats=StatsMode.THUMBNAIL, thumbnail_size=240))
     assert 25 < psnr(thumb, whole, 1.0) < 50
 
 
-def test_bf16_stays_close_to_fp32(vintage, rgb, whole):
-    bf16 = Runner(vintage, TorchBackend(vintage, CPU, torch.bfloat16))
-    assert psnr(bf16.translate(rgb, RunOptions(tile=96)), whole, 1.0) >= 40
+def test_bf16_stays_close_to_fp32(vintage_path, rgb, whole):
+    generator = load_generator(vintage_path)  # a backend takes its generator over
+    bf16 = Runner(generator, TorchBackend(generator, CPU, torch.bfloat16))
+    assert psnr(bf16.run(rgb, RunOptions(tile=96)), whole, 1.0) >= 40
 
 
 def test_whole_image_pass_equals_the_plain_module(vintage, runner, rgb, whole):

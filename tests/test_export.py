@@ -11,7 +11,7 @@ import onnx
 import pytest
 import torch
 from click.testing import CliRunner
-from helpers import psnr, tiny_generator
+from helpers import cpu_runner, psnr, tiny_generator
 
 from cyclegan_fx.cli import cli
 from cyclegan_fx.export.build import build_onnx_pack, export_onnx
@@ -26,7 +26,7 @@ from cyclegan_fx.export.engine import (
 )
 from cyclegan_fx.export.graphs import required_segments
 from cyclegan_fx.export.onnx_export import OPSET
-from cyclegan_fx.export.pack import read_pack, write_pack
+from cyclegan_fx.runtime.pack import read_pack, write_pack
 from cyclegan_fx.export.verify import MIN_PSNR, check_generator_graph, failed
 from cyclegan_fx.models import ModelStore
 from cyclegan_fx.models.resolve import checkpoint_model
@@ -105,8 +105,8 @@ def test_pack_holds_every_segment_the_runner_needs(tiny, tiny_pack):
 def test_onnxruntime_backend_matches_torch_in_every_mode(tiny, tiny_pack, photo, mode):
     rgb = photo[:150, :222].astype(np.float32) / 255
     options = RunOptions(tile=48, stats=mode, thumbnail_size=112)
-    ort = Runner(tiny, OnnxRuntimeBackend(tiny_pack)).translate(rgb, options)
-    ref = Runner(tiny, TorchBackend(tiny, CPU, torch.float32)).translate(rgb, options)
+    ort = Runner(tiny, OnnxRuntimeBackend(tiny_pack)).run(rgb, options)
+    ref = Runner(tiny, TorchBackend(tiny, CPU, torch.float32)).run(rgb, options)
     assert psnr(ort, ref, 1.0) > 60
 
 
@@ -119,13 +119,13 @@ def test_onnxruntime_takes_tiles_of_several_images_in_one_call(tiny, tiny_pack, 
 
 
 @pytest.mark.heavy  # real 11 M-parameter model through ONNX export and ONNX Runtime: minutes on 2 cores
-def test_onnxruntime_exact_tiles_equal_one_pytorch_pass_on_the_real_model(vintage, photo):
+def test_onnxruntime_exact_tiles_equal_one_pytorch_pass_on_the_real_model(vintage, vintage_path, photo):
     model = ModelStore().get("vintage")
     pack = onnx_pack(model, "a2b", vintage, "fp32")
     rgb = photo[40:296, 60:444].astype(np.float32) / 255
-    whole = Runner(vintage, TorchBackend(vintage, CPU, torch.float32)).translate(rgb, RunOptions(tile=0))
+    whole = cpu_runner(vintage_path).run(rgb, RunOptions(tile=0))
     for tile in (96, 160):
-        tiled = Runner(vintage, OnnxRuntimeBackend(pack)).translate(rgb, RunOptions(tile=tile))
+        tiled = Runner(vintage, OnnxRuntimeBackend(pack)).run(rgb, RunOptions(tile=tile))
         assert psnr(tiled, whole, 1.0) >= 50
     again = onnx_pack(model, "a2b", vintage, "fp32")
     assert again.path == pack.path  # cached: built once, keyed by what made it
@@ -249,7 +249,7 @@ def test_engine_cache_keys_change_with_the_target(tiny, tmp_path):
 
 
 @pytest.mark.skipif(NO_TENSORRT is not None, reason=f"needs TensorRT and a CUDA GPU: {NO_TENSORRT}")
-def test_tensorrt_engine_is_exact(vintage, photo, tmp_path):
+def test_tensorrt_engine_is_exact(vintage, vintage_path, photo, tmp_path):
     from cyclegan_fx.export.engine import build_engine_pack, current_target
     from cyclegan_fx.runtime.tensorrt_backend import TensorRTBackend
 
@@ -259,8 +259,8 @@ def test_tensorrt_engine_is_exact(vintage, photo, tmp_path):
                                tmp_path / "timing.cache")
     assert json.loads((tmp_path / "v.engine.json").read_text())["target"]["gpu"] == current_target().gpu
     rgb = photo[:312, :470].astype(np.float32) / 255
-    whole = Runner(vintage, TorchBackend(vintage, CPU, torch.float32)).translate(rgb, RunOptions(tile=0))
-    tiled = Runner(vintage, TensorRTBackend(engine, torch.device("cuda"))).translate(rgb, RunOptions(tile=128))
+    whole = cpu_runner(vintage_path).run(rgb, RunOptions(tile=0))
+    tiled = Runner(vintage, TensorRTBackend(engine, torch.device("cuda"))).run(rgb, RunOptions(tile=128))
     assert psnr(tiled, whole, 1.0) >= 40
 
 

@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from helpers import psnr
+from helpers import cpu_runner, psnr
 
 from cyclegan_fx.cli import cli
 from cyclegan_fx.models.resolve import checkpoint_model
-from cyclegan_fx.runtime.config import RunOptions
+from cyclegan_fx.networks import load_generator
 from cyclegan_fx.runners.factory import open_runner
+from cyclegan_fx.runtime.config import RunOptions
 from cyclegan_fx.runtime.runner import Runner
 from cyclegan_fx.runtime.torch_backend import TorchBackend
 from cyclegan_fx.training.checkpoint import load_latest
@@ -36,19 +37,21 @@ def rgb(photo) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def reference(vintage, rgb) -> np.ndarray:
+def reference(vintage_path, rgb) -> np.ndarray:
     """One whole-image fp32 pass on the CPU."""
-    return Runner(vintage, TorchBackend(vintage, torch.device("cpu"), torch.float32)).translate(rgb, RunOptions(tile=0))
+    return cpu_runner(vintage_path).run(rgb, RunOptions(tile=0))
 
 
 @pytest.mark.parametrize("dtype,floor", [(torch.float32, 50), (torch.float16, 40), (torch.bfloat16, 40)])
-def test_exact_tiles_on_cuda_match_the_cpu_reference(vintage, rgb, reference, dtype, floor):
-    runner = Runner(vintage, TorchBackend(vintage, CUDA, dtype))
-    assert psnr(runner.translate(rgb, RunOptions(tile=96, batch=4)), reference, 1.0) >= floor
+def test_exact_tiles_on_cuda_match_the_cpu_reference(vintage_path, rgb, reference, dtype, floor):
+    generator = load_generator(vintage_path)  # a backend takes its generator over
+    runner = Runner(generator, TorchBackend(generator, CUDA, dtype))
+    assert psnr(runner.run(rgb, RunOptions(tile=96, batch=4)), reference, 1.0) >= floor
 
 
-def test_frames_batched_on_cuda_equal_one_call_per_frame(vintage, photo):
-    runner = Runner(vintage, TorchBackend(vintage, CUDA, torch.float16))
+def test_frames_batched_on_cuda_equal_one_call_per_frame(vintage_path, photo):
+    generator = load_generator(vintage_path)
+    runner = Runner(generator, TorchBackend(generator, CUDA, torch.float16))
     frames = [photo[y : y + 200, x : x + 300] for y, x in ((0, 0), (100, 150), (200, 300))]
     for options in (RunOptions(work_size="full", tile=96, batch=6), RunOptions(work_size="full", tile=0)):
         together = runner.run_batch(frames, options)

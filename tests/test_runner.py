@@ -32,7 +32,7 @@ def image(photo) -> np.ndarray:
 
 def test_interpreter_equals_the_module_forward(tiny, image):
     rgb = image.astype(np.float32) / 255
-    out = tiny.translate(rgb, RunOptions(tile=0))
+    out = tiny.run(rgb, RunOptions(tile=0))
     x = torch.from_numpy(np.pad(rgb, ((0, 2), (0, 2), (0, 0)), mode="reflect")).permute(2, 0, 1)[None] * 2 - 1
     with torch.no_grad():
         ref = (tiny.generator.net(x)[0, :, :150, :222].permute(1, 2, 0).numpy() + 1) / 2
@@ -42,15 +42,15 @@ def test_interpreter_equals_the_module_forward(tiny, image):
 @pytest.mark.parametrize("tile", [16, 36, 64])
 def test_exact_tiles_equal_the_whole_image_pass_on_a_tiny_net(tiny, image, tile):
     rgb = image.astype(np.float32) / 255
-    whole = tiny.translate(rgb, RunOptions(tile=0))
-    tiled = tiny.translate(rgb, RunOptions(tile=tile))
+    whole = tiny.run(rgb, RunOptions(tile=0))
+    tiled = tiny.run(rgb, RunOptions(tile=tile))
     assert psnr(tiled, whole, 1.0) > 80
 
 
 def test_per_tile_statistics_do_not(tiny, image):
     rgb = image.astype(np.float32) / 255
-    whole = tiny.translate(rgb, RunOptions(tile=0))
-    assert psnr(tiny.translate(rgb, RunOptions(tile=32, stats=StatsMode.TILE)), whole, 1.0) < 40
+    whole = tiny.run(rgb, RunOptions(tile=0))
+    assert psnr(tiny.run(rgb, RunOptions(tile=32, stats=StatsMode.TILE)), whole, 1.0) < 40
 
 
 @pytest.mark.parametrize(
@@ -92,7 +92,7 @@ def test_work_size_keeps_the_input_size_and_its_fine_detail(tiny, photo):
         a = a.astype(np.float32).mean(2)
         return np.abs(np.diff(a, axis=1)).mean()
 
-    small = tiny.translate(photo.astype(np.float32) / 255, RunOptions(tile=0))
+    small = tiny.run(photo.astype(np.float32) / 255, RunOptions(tile=0))
     # detail restoration keeps the input's edge energy; a plain upscale of a 120 px result loses most of it
     assert high_freq(fine) > 0.6 * high_freq(photo)
     assert small.shape[:2] == photo.shape[:2]
@@ -129,9 +129,9 @@ def test_one_runner_serves_many_threads(tiny, photo):
 
 def test_thumbnail_statistics_are_exact_at_full_size_and_approximate_below(tiny, image):
     rgb = image.astype(np.float32) / 255
-    whole = tiny.translate(rgb, RunOptions(tile=0))
-    same = tiny.translate(rgb, RunOptions(tile=32, stats=StatsMode.THUMBNAIL, thumbnail_size=224))
-    smaller = tiny.translate(rgb, RunOptions(tile=32, stats=StatsMode.THUMBNAIL, thumbnail_size=112))
+    whole = tiny.run(rgb, RunOptions(tile=0))
+    same = tiny.run(rgb, RunOptions(tile=32, stats=StatsMode.THUMBNAIL, thumbnail_size=224))
+    smaller = tiny.run(rgb, RunOptions(tile=32, stats=StatsMode.THUMBNAIL, thumbnail_size=112))
     assert psnr(same, whole, 1.0) > 80
     assert psnr(smaller, whole, 1.0) < 60
 
@@ -163,7 +163,7 @@ class FlakyMemoryBackend:
 
     def __init__(self, inner: TorchBackend, limit: int) -> None:
         self.inner, self.limit = inner, limit
-        self.name, self.device, self.dtype = inner.name, inner.device, inner.dtype
+        self.name, self.device, self.dtype, self.tuning = inner.name, inner.device, inner.dtype, inner.tuning
         self.max_tile = self.max_batch = self.segments = None
         self.sizes: list[int] = []
 

@@ -62,7 +62,7 @@ def test_the_hook_sees_every_norm_in_order_with_one_measurement_per_image(tiny, 
     recorder = Recorder()
     options = RunOptions(work_size="full", tile=48, batch=2)
     out = tiny.run_batch(frames, options, statistics=AdjustedStats(recorder))
-    assert [p for p, _ in recorder.calls] == list(tiny.norm_positions)
+    assert [p for p, _ in recorder.calls] == list(tiny.generator.program.norms)
     program = tiny.generator.program
     for position, measured in recorder.calls:
         assert len(measured) == len(frames)
@@ -74,8 +74,8 @@ def test_the_hook_sees_every_norm_in_order_with_one_measurement_per_image(tiny, 
 def test_given_statistics_reproduce_the_exact_result_in_one_sweep(tiny, frames, tile):
     options = RunOptions(work_size="full", tile=tile)
     recorder = Recorder()
-    exact = tiny.translate(frames[1], options, statistics=AdjustedStats(recorder))
-    given = tiny.translate(frames[1], options, statistics=GivenStats(recorder.stats(0)))
+    exact = tiny.run(frames[1], options, statistics=AdjustedStats(recorder))
+    given = tiny.run(frames[1], options, statistics=GivenStats(recorder.stats(0)))
     assert psnr(given, exact, 1.0) > 90
 
 
@@ -83,24 +83,24 @@ def test_statistics_returned_by_the_hook_are_the_ones_used_at_every_later_layer(
     """A hook that gives every image the first image's statistics makes the others use them throughout:
     the same as running them with the first image's statistics given."""
     first = Recorder()
-    tiny.translate(frames[0], RunOptions(work_size="full", tile=48), statistics=AdjustedStats(first))
+    tiny.run(frames[0], RunOptions(work_size="full", tile=48), statistics=AdjustedStats(first))
 
     def borrow_first(position, measured):
         return [measured[0]] * len(measured)
 
-    out = tiny.translate_batch(frames, RunOptions(work_size="full", tile=48, batch=2), statistics=AdjustedStats(borrow_first))
+    out = tiny.run_batch(frames, RunOptions(work_size="full", tile=48, batch=2), statistics=AdjustedStats(borrow_first))
     for frame, result in zip(frames[1:], out[1:]):
-        expected = tiny.translate(frame, RunOptions(work_size="full"), statistics=GivenStats(first.stats(0)))
+        expected = tiny.run(frame, RunOptions(work_size="full"), statistics=GivenStats(first.stats(0)))
         assert psnr(result, expected, 1.0) > 90
-        assert psnr(result, tiny.translate(frame, RunOptions(work_size="full")), 1.0) < 60  # it did change
+        assert psnr(result, tiny.run(frame, RunOptions(work_size="full")), 1.0) < 60  # it did change
 
 
 def test_the_hook_adjusts_thumbnail_statistics_too(tiny, frames):
     options = RunOptions(work_size="full", tile=48, stats=StatsMode.THUMBNAIL, thumbnail_size=64)
     recorder = Recorder()
-    out = tiny.translate(frames[2], options, statistics=AdjustedStats(recorder))
-    assert [p for p, _ in recorder.calls] == list(tiny.norm_positions)
-    assert psnr(out, tiny.translate(frames[2], options, statistics=GivenStats(recorder.stats(0))), 1.0) > 90
+    out = tiny.run(frames[2], options, statistics=AdjustedStats(recorder))
+    assert [p for p, _ in recorder.calls] == list(tiny.generator.program.norms)
+    assert psnr(out, tiny.run(frames[2], options, statistics=GivenStats(recorder.stats(0))), 1.0) > 90
 
 
 def test_misuse_is_refused(tiny, frames):

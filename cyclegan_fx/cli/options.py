@@ -58,8 +58,8 @@ def device_options(command: Callable) -> Callable:
         click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
                      help="auto: fp16 on CUDA; on a CPU bf16 where it has native bf16 (AVX-512 BF16/AMX), else fp32."),
         click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True,
-                     help="auto: TensorRT if an engine for this GPU is cached, else PyTorch on CUDA, "
-                          "else the faster CPU backend measured here."),
+                     help="auto: TensorRT if an engine for this GPU is cached, else PyTorch "
+                          "(ONNX Runtime only when asked for)."),
     ]
     return functools.reduce(lambda f, d: d(f), reversed(decorators), command)
 

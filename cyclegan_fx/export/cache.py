@@ -15,8 +15,8 @@ import torch
 from cyclegan_fx.export.build import build_onnx_pack, made_by
 from cyclegan_fx.export.graphs import required_segments
 from cyclegan_fx.export.onnx_export import OPSET, ExportError
-from cyclegan_fx.export.pack import VERSION as PACK_VERSION
-from cyclegan_fx.export.pack import Pack, read_pack
+from cyclegan_fx.runtime.pack import VERSION as PACK_VERSION
+from cyclegan_fx.runtime.pack import Pack, read_pack
 from cyclegan_fx.export.verify import photo_like, psnr
 from cyclegan_fx.models.bundle import Model, file_sha256
 from cyclegan_fx.models.store import cache_home
@@ -91,7 +91,7 @@ def check_pack(pack: Pack, generator: Generator) -> float:
     precision = pack.manifest["precision"]
     size = max(generator.min_size, 2 * generator.granularity, 96)
     image = photo_like(1, size, size + generator.granularity)[0].permute(1, 2, 0).add(1).mul(0.5).numpy()
-    tiled = Runner(generator, OnnxRuntimeBackend(pack)).translate(image, RunOptions(tile=generator.granularity * 8))
+    tiled = Runner(generator, OnnxRuntimeBackend(pack)).run(image, RunOptions(tile=generator.granularity * 8))
     x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)[None] * 2 - 1))
     with torch.inference_mode():
         whole = (generator.net.eval()(x)[0].permute(1, 2, 0).numpy() + 1) / 2

@@ -15,7 +15,7 @@ import torch
 
 from cyclegan_fx.errors import CheckpointError, DirectionError, ModelNotFoundError
 from cyclegan_fx.io.atomic import atomic_output, temporary_sibling
-from cyclegan_fx.networks import Generator, generator_from_spec, load_generator
+from cyclegan_fx.networks import Generator, generator_from_spec, generator_from_state_dict
 
 Direction = Literal["a2b", "b2a"]
 DIRECTIONS: tuple[Direction, ...] = ("a2b", "b2a")
@@ -82,6 +82,8 @@ class Model:
 
     info: ModelInfo
     path: Path  # the bundle folder, or the bare checkpoint file
+    # A bare checkpoint's tensors, read once when it was resolved; each generator gets its own copy.
+    state: Mapping[str, torch.Tensor] | None = field(default=None, compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -106,8 +108,8 @@ class Model:
         if self.is_engine:
             with torch.device("meta"):
                 return generator_from_spec(entry.architecture)
-        if self.path.is_file():
-            return load_generator(self.path)
+        if self.state is not None:
+            return generator_from_state_dict(self.state, source=str(self.path))
         return _load_bundle_weights(self.path / entry.weights, entry)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from cyclegan_fx.errors import ModelNotFoundError
 from cyclegan_fx.models.bundle import ENGINE_SUFFIX, MANIFEST, DirectionInfo, Model, ModelInfo, read_bundle
 from cyclegan_fx.models.store import ModelStore
-from cyclegan_fx.networks import load_generator
+from cyclegan_fx.networks import generator_from_state_dict, read_state_dict
 
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".safetensors")
 
@@ -27,15 +27,15 @@ def resolve_model(ref: str, store: ModelStore | None = None) -> Model:
 
 
 def checkpoint_model(path: Path) -> Model:
-    """A one-direction model around a bare generator checkpoint."""
-    generator = load_generator(path)
-    entry = DirectionInfo(str(path.resolve()), generator.spec())
-    return Model(ModelInfo(path.stem, path.stem, {"a2b": entry}), path)
+    """A one-direction model around a bare generator checkpoint, read once."""
+    state = read_state_dict(path)
+    entry = DirectionInfo(str(path.resolve()), generator_from_state_dict(state, source=str(path)).spec())
+    return Model(ModelInfo(path.stem, path.stem, {"a2b": entry}), path, state)
 
 
 def engine_model(path: Path) -> Model:
     """A one-direction model around a TensorRT engine pack, described by its manifest."""
-    from cyclegan_fx.export.pack import read_pack
+    from cyclegan_fx.runtime.pack import read_pack
 
     meta = read_pack(path).manifest["model"]
     entry = DirectionInfo(str(path.resolve()), meta["architecture"], meta["weights_sha256"])

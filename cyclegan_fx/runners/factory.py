@@ -24,7 +24,7 @@ def open_runner(
     if model.is_engine:
         return Runner(generator, _engine_file_backend(model, backend, precision), model.info.work_size)
     torch_device = resolve_device(device)
-    name = choose_backend(backend, torch_device, precision, model, direction, generator)
+    name = choose_backend(backend, torch_device, model, direction, generator)
     if name == "onnxruntime":
         chosen = _onnxruntime(model, direction, generator, torch_device, precision)
     elif name == "tensorrt":
@@ -38,20 +38,14 @@ def open_runner(
     return Runner(generator, chosen, model.info.work_size)
 
 
-def choose_backend(
-    backend: str, device: torch.device, precision: str, model: Model, direction: str, generator: Generator
-) -> str:
-    """``auto``: TensorRT where an engine for this GPU is cached, else PyTorch on CUDA; on a CPU,
-    PyTorch for bf16, and for fp32 the faster CPU backend as measured on this machine."""
+def choose_backend(backend: str, device: torch.device, model: Model, direction: str, generator: Generator) -> str:
+    """``auto``, a fixed rule with no measurement: TensorRT where an engine for this GPU is cached, else
+    PyTorch (on a CPU its tiled kernels are the fast path; ONNX Runtime is there when asked for)."""
     if backend != "auto":
         return backend
-    if device.type == "cuda":
-        return "tensorrt" if _cached_engine_exists(model, direction, generator) else "torch"
-    if resolve_dtype(precision, device) != torch.float32:
-        return "torch"  # the ONNX Runtime CPU backend runs fp32 graphs only
-    from cyclegan_fx.runtime.calibrate import fastest_cpu_backend
-
-    return fastest_cpu_backend()
+    if device.type == "cuda" and _cached_engine_exists(model, direction, generator):
+        return "tensorrt"
+    return "torch"
 
 
 def _onnxruntime(model, direction, generator, device: torch.device, precision: str):
@@ -80,7 +74,7 @@ def _tensorrt(model, direction, generator, device: torch.device, precision: str)
 def _engine_file_backend(model: Model, backend: str, precision: str):
     """The backend of a ``.engine`` file, after checking it was built for this GPU and TensorRT."""
     from cyclegan_fx.export.engine import current_target, mismatch, read_sidecar
-    from cyclegan_fx.export.pack import read_pack
+    from cyclegan_fx.runtime.pack import read_pack
     from cyclegan_fx.runtime.tensorrt_backend import TensorRTBackend
 
     if backend not in ("auto", "tensorrt") or precision not in ("auto", "fp16"):

@@ -42,10 +42,19 @@ class SegmentResult:
     saved: list[torch.Tensor]  # one per ``segment.saves_out``
 
 
+@dataclass(frozen=True)
+class Tuning:
+    """How the shared executor shapes work for one backend; the defaults suit GPUs and fixed-profile engines."""
+
+    wide_core: int | None = None  # largest core for sweeps at the cheapest resolution; None: the usual cores
+    moment_band: int | None = None  # values summed at a time for statistics; None: a whole core at once
+
+
 class Backend(Protocol):
     name: str
     device: torch.device
     dtype: torch.dtype  # dtype of activations passed in and returned
+    tuning: Tuning
     max_tile: int | None  # largest tile core the backend accepts (engines have fixed profiles)
     max_batch: int | None
     segments: frozenset[Segment] | None  # the segments it can run (an exported pack's); None: any

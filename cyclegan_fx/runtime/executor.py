@@ -103,7 +103,7 @@ def _run_sweep(backend, program, sweep, grid, slots, stats, output, on_tile) -> 
     given = [] if seg.local_norms else [p for p in program.norms if seg.start <= p < seg.end]
     reads = {sweep.source, *sweep.skip_slots}
     writer = _CoreWriter(tiles, grid.images, lagged=any(slot in reads for _, slot in sweep.sinks))
-    moments = [Moments() for _ in range(grid.images)] if sweep.collect else None
+    moments = [Moments(backend.tuning.moment_band) for _ in range(grid.images)] if sweep.collect else None
     for batch in _batches(len(jobs), grid.batch):
         picked = [jobs[j] for j in batch]
         x = _gather(slots[sweep.source], picked, in_scale, backend)

@@ -6,18 +6,17 @@ import torch
 
 from cyclegan_fx.runtime.backend import NormStats
 
-BAND_VALUES = 1 << 18  # values converted to float32 at a time: about 1 MiB, so the copy stays in cache
-
 
 class Moments:
     """Sums and sums of squares per channel, over many cores, in float64.
 
-    A core is read in bands of rows: each band is converted to float32 and summed
-    there (short sums, exact enough), and the band sums are accumulated in float64.
-    Converting a whole core at once would leave the cache and cost more than the sums.
+    With ``band`` a core is read in bands of about that many values: each band is converted to
+    float32 and summed there (short sums, exact enough), and the band sums are accumulated in
+    float64. Without it a core is converted at once (one kernel on a GPU).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, band: int | None = None) -> None:
+        self.band = band
         self.count = 0
         self.sum: torch.Tensor | float = 0.0
         self.sum_sq: torch.Tensor | float = 0.0
@@ -27,7 +26,7 @@ class Moments:
         """Add one core, (C, H, W) in any float dtype, stored channels-last as the tiles are."""
         channels, height, width = core.shape
         values = core.permute(1, 2, 0)
-        rows = max(1, BAND_VALUES // max(1, channels * width))
+        rows = height if self.band is None else max(1, self.band // max(1, channels * width))
         total = torch.zeros(channels, dtype=torch.float64, device=core.device)
         total_sq = torch.zeros_like(total)
         for y in range(0, height, rows):

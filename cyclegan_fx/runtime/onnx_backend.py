@@ -10,9 +10,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from cyclegan_fx.export.pack import Pack
 from cyclegan_fx.extras import require_extra
 from cyclegan_fx.runtime.backend import NormStats, SegmentResult
+from cyclegan_fx.runtime.cpu_layers import CPU_TUNING
+from cyclegan_fx.runtime.pack import Pack
 from cyclegan_fx.runtime.schedule import Segment
 from cyclegan_fx.runtime.segments import named_statistic
 
@@ -48,6 +49,7 @@ class OnnxRuntimeBackend:
         self.device = torch.device("cpu")  # inputs and outputs travel through host memory
         self.dtype = _DTYPES[pack.manifest["precision"]]
         self.max_tile = self.max_batch = None
+        self.tuning = CPU_TUNING  # its tensors are host tensors, whichever provider runs the graphs
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.sessions = {

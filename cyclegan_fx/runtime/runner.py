@@ -29,7 +29,7 @@ from cyclegan_fx.runtime.statistics import OwnStats, StatsSource
 
 log = logging.getLogger(__name__)
 OWN = OwnStats()
-
+DEFAULTS = RunOptions()
 
 
 class Runner:
@@ -45,20 +45,15 @@ class Runner:
             StatsMode.TILE: [single_sweep(program, local_norms=True)],
         }
 
-    @property
-    def norm_positions(self) -> tuple[int, ...]:
-        """Program positions of the normalizations, in the order a NormHook sees them."""
-        return self.generator.program.norms
-
     def run(
-        self, image: np.ndarray, options: RunOptions = RunOptions(), progress: ProgressCallback | None = None,
+        self, image: np.ndarray, options: RunOptions = DEFAULTS, progress: ProgressCallback | None = None,
         statistics: StatsSource = OWN,
     ) -> np.ndarray:
         """Translate an H x W [x C] array (uint8, uint16 or float; gray, RGB, with or without alpha)."""
         return self.run_batch([image], options, progress, statistics)[0]
 
     def run_batch(
-        self, images: Sequence[np.ndarray], options: RunOptions = RunOptions(),
+        self, images: Sequence[np.ndarray], options: RunOptions = DEFAULTS,
         progress: ProgressCallback | None = None, statistics: StatsSource = OWN,
     ) -> list[np.ndarray]:
         """Translate images of one shape and type together; each result equals ``run`` of that image.
@@ -77,11 +72,11 @@ class Runner:
         colours = [colour for colour, _, _ in parts]
         shape = resample.work_shape(height, width, self._work_long_side(options), self.generator.min_size)
         if shape == (height, width):
-            outs = self.translate_batch(colours, options, progress, statistics)
+            outs = self._translate_batch(colours, options, progress, statistics)
         else:
             rgbs = [pixels.to_float(colour) for colour in colours]
             smalls = [resample.downscale(rgb, shape) for rgb in rgbs]
-            translated = self.translate_batch(smalls, options, progress, statistics)
+            translated = self._translate_batch(smalls, options, progress, statistics)
             outs = [resample.restore_detail(*trio) for trio in zip(translated, rgbs, smalls)]
         if options.strength < 1.0:
             outs = [resample.blend(pixels.to_float(c), out, options.strength) for c, out in zip(colours, outs)]
@@ -92,19 +87,12 @@ class Runner:
             return self.work_size
         return None if options.work_size == "full" else options.work_size
 
-    def translate(self, rgb: np.ndarray, options: RunOptions = RunOptions(), progress: ProgressCallback | None = None,
-                  statistics: StatsSource = OWN) -> np.ndarray:
-        """The network at the image's own resolution (no work size, no blending).
-
-        ``rgb`` is H x W x 3, uint8, uint16 or float in [0, 1]; the result is float32 in [0, 1].
-        """
-        return self.translate_batch([rgb], options, progress, statistics)[0]
-
-    def translate_batch(
-        self, rgbs: Sequence[np.ndarray], options: RunOptions = RunOptions(),
-        progress: ProgressCallback | None = None, statistics: StatsSource = OWN,
+    def _translate_batch(
+        self, rgbs: Sequence[np.ndarray], options: RunOptions, progress: ProgressCallback | None,
+        statistics: StatsSource,
     ) -> list[np.ndarray]:
-        """``translate`` for several H x W x 3 arrays of one shape."""
+        """The network at the images' own resolution: H x W x 3 arrays of one shape (uint8, uint16 or
+        float in [0, 1]) to float32 in [0, 1]."""
         height, width = _common_shape(rgbs)
         need = self.generator.min_size
         if min(height, width) < need:

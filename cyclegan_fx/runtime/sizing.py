@@ -18,7 +18,6 @@ CPU_MAX_CORE = 256  # measured fastest on CPUs (cache-sized tiles); larger ones 
 GPU_TILE_SHARE = 0.5
 MAX_BATCH = 8
 WIDE_FACTOR = 4
-WIDE_MAX = 512
 HOST_RESERVE = 512 << 20  # tiles in flight, delayed core writes and post-processing copies
 _OVERHEAD = 3  # input, output and workspace of the widest layer, plus the allocator's slack
 
@@ -59,15 +58,13 @@ def choose_grid(
 def _wide_cores(
     backend: Backend, height: int, width: int, core: int, align: int, cores: list[Rect]
 ) -> list[Rect] | None:
-    """Cores for the bottleneck sweeps on a CPU: up to WIDE_FACTOR times the side of the others.
-
-    A ResNet's bottleneck tile holds a third of the values per pixel of its widest full-size
-    layer; at WIDE_MAX its input is about 9 MB in bf16, and a run peaks within 3% of narrow cores.
-    None where every sweep uses ``cores``: on GPUs, for engines (fixed profiles) and when they would be the same.
-    """
-    if backend.device.type != "cpu" or backend.max_tile is not None:
+    """Cores for the bottleneck sweeps where the backend's tuning asks for them: up to WIDE_FACTOR times
+    the side of the others. None where every sweep uses ``cores``: backends without a wide core (GPUs),
+    engines (fixed profiles), and when they would be the same."""
+    limit = backend.tuning.wide_core
+    if limit is None or backend.max_tile is not None:
         return None
-    wide = plan_cores(height, width, max(core, min(core * WIDE_FACTOR, WIDE_MAX)), align)
+    wide = plan_cores(height, width, max(core, min(core * WIDE_FACTOR, limit)), align)
     return None if wide == cores else wide
 
 

@@ -17,7 +17,7 @@ class OwnStats:
 
     def known(self, positions: tuple[int, ...], images: int) -> None:
         """Measured during the call: nothing is known before it."""
-        return None
+        return
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class AdjustedStats:
 
     def known(self, positions: tuple[int, ...], images: int) -> None:
         """Measured during the call: nothing is known before it."""
-        return None
+        return
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ from collections.abc import Mapping, Sequence
 import torch
 
 from cyclegan_fx.errors import DeviceError
-from cyclegan_fx.export.pack import Pack
 from cyclegan_fx.extras import require_extra
-from cyclegan_fx.runtime.backend import NormStats, SegmentResult
+from cyclegan_fx.runtime.backend import NormStats, SegmentResult, Tuning
+from cyclegan_fx.runtime.pack import Pack
 from cyclegan_fx.runtime.schedule import Segment
 from cyclegan_fx.runtime.segments import named_statistic
 
@@ -25,6 +25,7 @@ class TensorRTBackend:
         self.dtype = torch.float16
         self.max_tile = int(pack.manifest["tile"])
         self.max_batch = int(pack.manifest["batch"])
+        self.tuning = Tuning()
         self._runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
         self._engines = {}
         for entry in pack.segments:
