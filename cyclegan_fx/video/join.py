@@ -1,4 +1,4 @@
-"""Join the finished segments into the output file, with the input's other streams copied packet for packet.
+"""Join the finished chunks into the output file, with the input's other streams copied packet for packet.
 
 Audio, subtitle and data packets are copied byte for byte with their timestamps. Where the
 output's format cannot hold a stream, audio is re-encoded to the format's default codec and
@@ -23,7 +23,7 @@ import av.error
 from cyclegan_fx.errors import CycleganFxError, OutputError
 from cyclegan_fx.video.encode import EncoderSpec, configure, muxer_accepts
 from cyclegan_fx.video.probe import VideoSource, open_input
-from cyclegan_fx.video.segments import read_packets
+from cyclegan_fx.video.chunks import read_packets
 from cyclegan_fx.video.work import WorkFolder
 
 log = logging.getLogger("cyclegan_fx")
@@ -91,11 +91,11 @@ def _video_stream(out, spec: EncoderSpec, source: VideoSource, inputs) -> av.vid
 
 
 def _check_extradata(video, records: Sequence[dict[str, Any]]) -> None:
-    """Segments are muxed through a stream whose header must be the one they were encoded with."""
+    """Chunks are muxed through a stream whose header must be the one they were encoded with."""
     header = bytes(video.codec_context.extradata or b"").hex()
     if any(r["extradata"] != header for r in records):
         raise CycleganFxError(
-            "The finished segments were encoded with other settings than this run; "
+            "The finished chunks were encoded with other settings than this run; "
             "run again without --resume to start afresh."
         )
 

@@ -1,7 +1,7 @@
-"""The work folder of a job: closed segments that an interrupted run resumes from.
+"""The work folder of a job: closed chunks that an interrupted run resumes from.
 
 It lies beside the output under a hidden name. ``job.json`` says which job made it (input,
-model, options); each finished segment has a ``.json`` record, written last, so a segment
+model, options); each finished chunk has a ``.json`` record, written last, so a chunk
 either has its record and everything it names, or counts as not done. On success the
 folder is removed.
 """
@@ -66,20 +66,20 @@ class WorkFolder:
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
 
-    # --- segments ------------------------------------------------------------------------
+    # --- chunks --------------------------------------------------------------------------
 
     def file(self, kind: str, index: int, suffix: str) -> Path:
         return self.path / f"{kind}-{index:05d}{suffix}"
 
     def finished(self, kind: str) -> list[dict[str, Any]]:
-        """The records of the finished segments of ``kind``, in order, up to the first missing one."""
+        """The records of the finished chunks of ``kind``, in order, up to the first missing one."""
         records = []
         while (path := self.file(kind, len(records), ".json")).is_file():
             records.append(json.loads(path.read_text()))
         return records
 
     def finish(self, kind: str, index: int, record: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
-        """Close a segment: its arrays, then its record (which marks it finished)."""
+        """Close a chunk: its arrays, then its record (which marks it finished)."""
         with atomic_output(self.file(kind, index, ".npz"), overwrite=True) as tmp:
             with tmp.open("wb") as f:
                 np.savez(f, **arrays)
