@@ -6,6 +6,8 @@ measures the warping error (Lai et al.) of each --temporal mode.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +15,10 @@ import pytest
 import torch
 from clips import Clip, pan, psnr, read_clip, write_clip
 from helpers import tiny_generator
+from PIL import Image
 
+from cyclegan_fx import __version__
+from cyclegan_fx.io.image_read import load_image
 from cyclegan_fx.models import resolve_model
 from cyclegan_fx.runtime.backend import NormStats
 from cyclegan_fx.runtime.config import RunOptions
@@ -26,6 +31,7 @@ from cyclegan_fx.video.config import EncodeSettings
 from cyclegan_fx.video.flicker import warping_error
 from cyclegan_fx.video.inference import Frame, PerFrame, PerShot, translate
 from cyclegan_fx.video.scenecut import CutDetector, thumbnail
+from cyclegan_fx.video.sequence import sequence_files, translate_sequence
 from cyclegan_fx.video.temporal import (
     ShotRecorder,
     Smoother,
@@ -184,3 +190,40 @@ def test_an_interrupted_run_resumes_with_its_statistics(flickering_clip, vintage
     resumed = read_clip(target).frames
     assert len(resumed) == len(whole) == 24
     assert min(psnr(a, b) for a, b in zip(resumed, whole)) > 45
+
+
+def test_a_sequence_resumes_from_the_work_folder_of_earlier_versions(vintage_runner, tmp_path):
+    """The work folder written here by hand as the code before the chunk rename wrote it: job.json with its
+    ``segment_frames`` key, the first chunk's record, arrays and (marked) frames; the run goes on after it."""
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    frames = pan("coffee", 5)
+    for i, frame in enumerate(frames):
+        Image.fromarray(frame).save(folder / f"f{i}.png")
+    files = sequence_files(str(folder))
+    options = VideoOptions(TemporalSettings(Temporal.OFF), chunk_frames=2)
+    whole = tmp_path / "whole"
+    translate_sequence(str(folder), files, vintage_runner, WORK, options, MODEL, whole)
+
+    target = tmp_path / "resumed"
+    work = tmp_path / ".resumed.cyclegan-fx-work"
+    (work / "frames").mkdir(parents=True)
+    listing = [(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+    job = {"version": __version__, "frames": hashlib.sha256(json.dumps(listing).encode()).hexdigest(),
+           "model": MODEL.identity, "run": vars(WORK), "temporal": vars(options.temporal), "segment_frames": 2}
+    (work / "job.json").write_text(json.dumps(job, default=str, indent=1))
+    marker = np.full_like(frames[0], 7)  # no translation gives this: it shows the finished chunk was kept
+    for i in range(2):
+        Image.fromarray(marker).save(work / "frames" / f"f{i}.png")
+    np.savez(work / "frames-00000.npz", thumb=thumbnail(frames[1]))
+    (work / "frames-00000.json").write_text(json.dumps({"frames": 2, "damage": 0, "last_key": 1}, indent=1))
+    seen = []
+    resumed_options = VideoOptions(TemporalSettings(Temporal.OFF), chunk_frames=2, resume=True)
+    translate_sequence(str(folder), files, vintage_runner, WORK, resumed_options, MODEL, target,
+                       lambda done, total: seen.append(done))
+    assert seen[:2] == [2, 3]  # it went on after the finished chunk
+    assert not work.exists()
+    for i in range(5):
+        resumed = load_image(target / f"f{i}.png").pixels.astype(int)
+        expected = marker if i < 2 else load_image(whole / f"f{i}.png").pixels
+        assert np.abs(resumed - expected).max() <= 1

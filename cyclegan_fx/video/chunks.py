@@ -18,7 +18,7 @@ from cyclegan_fx.io.atomic import temporary_sibling
 from cyclegan_fx.video.encode import EncoderSpec, new_encoder
 from cyclegan_fx.video.frames import from_rgb
 from cyclegan_fx.video.inference import Frame
-from cyclegan_fx.video.work import WorkFolder
+from cyclegan_fx.video.work import ChunkRecord, WorkFolder
 
 KIND = "video"
 
@@ -91,15 +91,15 @@ class _Chunk:
         self._store(self.encoder.encode(None))
         self.file.close()
         os.replace(self.partial, self.target)
-        record = {
-            "first_index": last.index + 1 - len(self.frames),
-            "frames": len(self.frames),
-            "first_pts": self.frames[0].pts,
-            "last_key": self.frames[-1].pts,
-            "last_duration": self.frames[-1].duration,
-            "damage": self.damage,
-            "extradata": bytes(self.encoder.extradata or b"").hex(),
-        }
+        record = ChunkRecord(
+            frames=len(self.frames),
+            damage=self.damage,
+            last_key=self.frames[-1].pts,
+            first_index=last.index + 1 - len(self.frames),
+            first_pts=self.frames[0].pts,
+            last_duration=self.frames[-1].duration,
+            extradata=bytes(self.encoder.extradata or b"").hex(),
+        )
         arrays = {"packets": np.array(self.rows, dtype=np.int64).reshape(-1, 5), "thumb": last.thumb, **last.state}
         self.work.finish(KIND, self.index, record, arrays)
 

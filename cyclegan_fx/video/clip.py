@@ -23,7 +23,7 @@ from cyclegan_fx.video.outputs import ModelRef, check_target, default_output
 from cyclegan_fx.video.probe import VideoSource, probe
 from cyclegan_fx.video.scenecut import CutDetector, thumbnail
 from cyclegan_fx.video.chunks import KIND, Stamp, write_chunks
-from cyclegan_fx.video.work import WorkFolder
+from cyclegan_fx.video.work import ChunkRecord, WorkFolder
 
 log = logging.getLogger("cyclegan_fx")
 
@@ -119,12 +119,12 @@ def _expected_frames(source: VideoSource, window: Window) -> int | None:
     return max(0, round((end - (window.start or 0.0)) * source.frame_rate))
 
 
-def _span(records, source: VideoSource, window: Window) -> Span | None:
+def _span(records: list[ChunkRecord], source: VideoSource, window: Window) -> Span | None:
     if window.start is None and window.end is None:
         return None
     tb = source.time_base
-    start = float(records[0]["first_pts"] * tb)
-    end = float((records[-1]["last_key"] + records[-1]["last_duration"]) * tb)
+    start = float(records[0].first_pts * tb)
+    end = float((records[-1].last_key + records[-1].last_duration) * tb)
     return Span(start, end, start)
 
 

@@ -12,7 +12,7 @@ import functools
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -23,7 +23,7 @@ from cyclegan_fx.video.config import Temporal, VideoOptions
 from cyclegan_fx.video.inference import Frame, PerFrame, PerShot, ShotRecording, Smoothed, Statistics, translate
 from cyclegan_fx.video.pipeline import in_thread
 from cyclegan_fx.video.temporal import StatsByNorm, pooled, shots_from_arrays
-from cyclegan_fx.video.work import WorkFolder
+from cyclegan_fx.video.work import ChunkRecord, WorkFolder
 
 log = logging.getLogger("cyclegan_fx")
 
@@ -60,7 +60,7 @@ class Medium(Protocol):
 
 @dataclass
 class FinishedChunks:
-    records: list[dict[str, Any]]  # the finished chunks of the translating pass, in order
+    records: list[ChunkRecord]  # the finished chunks of the translating pass, in order
     frames: int
     damage: int
 
@@ -81,24 +81,24 @@ def run_passes(medium: Medium, runner: Runner, run_options: RunOptions, options:
         statistics = PerFrame
     _run_pass(medium, medium.kind, statistics, medium.write, runner, run_options, options, work, counter)
     records = work.finished(medium.kind)
-    frames = sum(r["frames"] for r in records)
+    frames = sum(r.frames for r in records)
     if frames == 0:
         where = " between --start and --end" if options.start is not None or options.end is not None else ""
         raise VideoReadError(f"There are no frames to translate{where}.")
-    return FinishedChunks(records, frames, sum(r["damage"] for r in records))
+    return FinishedChunks(records, frames, sum(r.damage for r in records))
 
 
 def _shots(work: WorkFolder) -> tuple[list[int], dict[int, StatsByNorm]]:
     """The first frame of every shot, and each shot's average statistics, from the first pass."""
     records = work.finished(STATS)
-    cuts = [cut for record in records for cut in record["cuts"]]
+    cuts = [cut for record in records for cut in record.cuts]
     return cuts, pooled([shots_from_arrays(work.arrays(STATS, i)) for i in range(len(records))])
 
 
 def _run_pass(medium, kind: str, statistics, sink, runner, run_options, options: VideoOptions, work: WorkFolder,
               counter: _Counter) -> None:
     records = work.finished(kind)
-    done = sum(r["frames"] for r in records)
+    done = sum(r.frames for r in records)
     counter.skip(done)
     end = work.note(f"{kind}-end")
     if end is not None and end["frames"] == done:
@@ -106,7 +106,7 @@ def _run_pass(medium, kind: str, statistics, sink, runner, run_options, options:
     resume = None
     if records:
         saved = work.arrays(kind, len(records) - 1)
-        resume = Resume(done, records[-1]["last_key"], saved.pop("thumb"), saved)
+        resume = Resume(done, records[-1].last_key, saved.pop("thumb"), saved)
     batch = options.frame_batch
     frames = in_thread(medium.frames(resume, options.temporal.cut_threshold), 2 * batch, "decode")
     translated = in_thread(
@@ -117,7 +117,7 @@ def _run_pass(medium, kind: str, statistics, sink, runner, run_options, options:
     )
     with contextlib.closing(translated):  # on failure, stops the threads behind it
         sink(translated, work, options.chunk_frames, counter.advance)
-    work.write_note(f"{kind}-end", {"frames": sum(r["frames"] for r in work.finished(kind))})
+    work.write_note(f"{kind}-end", {"frames": sum(r.frames for r in work.finished(kind))})
 
 
 def _record_shots(medium: Medium):
@@ -134,7 +134,7 @@ def _record_shots(medium: Medium):
             frame.result = None
             on_frame()
             if frame.ends_chunk:
-                record = {"frames": count, "cuts": cuts, "damage": damage, "last_key": medium.resume_key(frame)}
+                record = ChunkRecord(frames=count, damage=damage, last_key=medium.resume_key(frame), cuts=tuple(cuts))
                 work.finish(STATS, frame.index // chunk_frames, record, {"thumb": frame.thumb, **frame.state})
                 cuts, count, damage = [], 0, 0
 

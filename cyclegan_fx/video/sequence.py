@@ -28,7 +28,7 @@ from cyclegan_fx.video.inference import Frame
 from cyclegan_fx.video.job import STATS, FrameProgressCallback, Resume, keeping_finished_work, run_passes
 from cyclegan_fx.video.outputs import ModelRef, check_target, default_output
 from cyclegan_fx.video.scenecut import CutDetector, thumbnail
-from cyclegan_fx.video.work import WorkFolder
+from cyclegan_fx.video.work import ChunkRecord, WorkFolder
 
 log = logging.getLogger("cyclegan_fx")
 
@@ -140,7 +140,7 @@ class ImageSequence:
             damage += frame.damage
             on_frame()
             if frame.ends_chunk:
-                record = {"frames": count, "damage": damage, "last_key": stamp.position}
+                record = ChunkRecord(frames=count, damage=damage, last_key=stamp.position)
                 work.finish(KIND, frame.index // chunk_frames, record, {"thumb": frame.thumb, **frame.state})
                 count = damage = 0
 
