@@ -69,7 +69,7 @@ class _RenamedOption(click.Option):
 @click.option("--start", type=TimeType(), default=None, help="Translate from this time on (seconds or HH:MM:SS).")
 @click.option("--end", type=TimeType(), default=None, help="Translate up to this time.")
 @click.option("--chunk", "--segment", "chunk_frames", cls=_RenamedOption, former=("--segment",),
-              envvar=["CYCLEGAN_FX_VIDEO_CHUNK_FRAMES", "CYCLEGAN_FX_VIDEO_SEGMENT_FRAMES"],
+              envvar=["CYCLEGAN_FX_VIDEO_CHUNK_FRAMES", "CYCLEGAN_FX_VIDEO_SEGMENT_FRAMES"],  # the new name first
               type=click.IntRange(min=1), default=_VIDEO.chunk_frames, show_default=True,
               help="Frames per resumable chunk; each starts with a keyframe.")
 @click.option("--frame-batch", type=click.IntRange(min=1), default=_VIDEO.frame_batch, show_default=True,
