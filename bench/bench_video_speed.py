@@ -5,7 +5,7 @@
 
 The runner alone translates the decoded frames, held in memory, in batches of --frame-batch
 with the same smoothed statistics the command uses. The whole command (decode || translate
-|| encode in threads, H.264 CRF 18, segments, join) runs on the same clip with the same
+|| encode in threads, H.264 CRF 18, chunks, join) runs on the same clip with the same
 runner. Both are timed alternately, best of --repeat, and both run the network in a thread
 other than the main one (on a busy machine OpenMP's spin-waiting slows the main thread's
 team down by up to several times; OMP_WAIT_POLICY=PASSIVE evens that out). Goal: the command

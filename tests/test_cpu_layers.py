@@ -18,7 +18,7 @@ from cyclegan_fx.runtime.executor import sweep_tiles
 from cyclegan_fx.runtime.moments import Moments
 from cyclegan_fx.runtime.runner import Runner
 from cyclegan_fx.runtime.schedule import at_cheapest, exact_schedule
-from cyclegan_fx.runtime.segments import given_norm
+from cyclegan_fx.runtime.interpreter import given_norm
 from cyclegan_fx.runtime.sizing import choose_grid
 from cyclegan_fx.runtime.torch_backend import TorchBackend
 

@@ -7,19 +7,19 @@ import pytest
 
 from cyclegan_fx.networks import OpKind, generator_from_name
 from cyclegan_fx.runtime.plan import (
+    aligned_spans,
     border_strips,
     last_readers,
     plan_cores,
     plan_tiles,
-    split,
     unread_interiors,
 )
 from cyclegan_fx.runtime.schedule import INPUT, exact_schedule, lean_schedule
 
 
 @pytest.mark.parametrize("length,core,align", [(4, 4, 4), (100, 32, 4), (1536, 512, 4), (1000, 96, 8), (256, 1000, 4)])
-def test_split_covers_the_length_with_aligned_bounded_spans(length, core, align):
-    spans = split(length, core, align)
+def test_aligned_spans_cover_the_length_with_aligned_bounded_spans(length, core, align):
+    spans = aligned_spans(length, core, align)
     assert spans[0][0] == 0 and spans[-1][1] == length
     assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
     assert all(s % align == 0 and e % align == 0 and 0 < e - s <= max(core, align) for s, e in spans)
@@ -115,9 +115,9 @@ def test_a_network_without_instance_norm_is_one_sweep():
     assert len(exact_schedule(program).sweeps) == 1
 
 
-def test_split_refuses_unaligned_lengths():
+def test_aligned_spans_refuse_unaligned_lengths():
     with pytest.raises(ValueError):
-        split(100, 32, 3)
+        aligned_spans(100, 32, 3)
 
 
 @pytest.mark.parametrize("height, width, core, margin", [(300, 520, 64, 8), (512, 512, 128, 4), (100, 1000, 256, 12),

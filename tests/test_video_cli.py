@@ -22,6 +22,7 @@ import pytest
 from clips import BT601, BT709, FULL, LIMITED, Clip, corrupt, pan, psnr, read_clip, write_clip
 from PIL import Image
 
+from cyclegan_fx.cli.video import video
 from cyclegan_fx.io.image_read import load_image
 from cyclegan_fx.models import resolve_model
 from cyclegan_fx.runtime.config import RunOptions
@@ -57,7 +58,7 @@ def test_clip_keeps_timing_sound_colour_rotation_and_metadata(tmp_path, runner):
     clip = Clip(pan("coffee", 24, step=(2, 3)), pts=pts, matrix=BT709, range=LIMITED, primaries=1, transfer=1,
                 rotation=90, metadata={"title": "Harbour", "creation_time": "2024-05-06T07:08:09.000000Z"})
     path = write_clip(tmp_path / "harbour.mp4", clip)
-    code, out = invoke(path, "--temporal", "off", "--segment", "10")
+    code, out = invoke(path, "--temporal", "off", "--chunk", "10")
     assert code == 0, out
     assert "damaged" not in out and "truncated" not in out
     result = tmp_path / "harbour-vintage-a2b.mp4"
@@ -232,11 +233,23 @@ def test_image_sequence_keeps_names_formats_and_bit_depths(tmp_path):
     assert sorted(p.name for p in (tmp_path / "odd").iterdir()) == [f"f{i}.jpg" for i in (1, 3, 5, 7, 9)]
 
 
+def test_chunk_is_documented_and_the_former_segment_option_and_variable_still_work(monkeypatch):
+    code, out = helpers.invoke("video", "--help")
+    assert code == 0 and "--chunk INTEGER" in out and "--segment" not in out
+    assert video.make_context("video", ["clip.mp4", "--segment", "7"]).params["chunk_frames"] == 7
+    assert video.make_context("video", ["clip.mp4", "--chunk", "6"]).params["chunk_frames"] == 6
+    monkeypatch.setenv("CYCLEGAN_FX_VIDEO_SEGMENT_FRAMES", "9")
+    assert video.make_context("video", ["clip.mp4"]).params["chunk_frames"] == 9
+    monkeypatch.setenv("CYCLEGAN_FX_VIDEO_CHUNK_FRAMES", "5")
+    assert video.make_context("video", ["clip.mp4"]).params["chunk_frames"] == 5
+    assert video.make_context("video", ["clip.mp4", "--segment", "7"]).params["chunk_frames"] == 7
+
+
 def test_resume_after_a_kill_gives_the_uninterrupted_result(tmp_path):
     # Lossless video, so that the comparison sees the translation, not x264 magnifying last-bit differences
     # of the inference between processes.
     path = write_clip(tmp_path / "clip.mkv", Clip(pan("chelsea", 32, step=(1, 1)), audio=True))
-    args = [sys.executable, "-m", "cyclegan_fx", "video", str(path), *FAST, "--temporal", "off", "--segment", "8",
+    args = [sys.executable, "-m", "cyclegan_fx", "video", str(path), *FAST, "--temporal", "off", "--chunk", "8",
             "--codec", "ffv1"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     whole = tmp_path / "whole.mkv"
@@ -259,7 +272,7 @@ def test_resume_after_a_kill_gives_the_uninterrupted_result(tmp_path):
     result = subprocess.run([*args, "-o", str(target), "--resume"], env=env, capture_output=True, text=True,
                             timeout=600)
     assert result.returncode == 0, result.stderr
-    assert re.search(rf"\b{finished * 8}/\d+ frames", result.stderr)  # it went on after the finished segments
+    assert re.search(rf"\b{finished * 8}/\d+ frames", result.stderr)  # it went on after the finished chunks
     assert not work.exists()
     resumed, uninterrupted = read_clip(target), read_clip(whole)
     assert resumed.pts == uninterrupted.pts and resumed.audio == uninterrupted.audio

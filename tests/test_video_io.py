@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fractions
+import json
 
 import av
 import numpy as np
@@ -17,7 +18,7 @@ from cyclegan_fx.video.decode import ResumePoint, Window, decode
 from cyclegan_fx.video.encode import choose_encoder, output_muxer
 from cyclegan_fx.video.frames import from_rgb, to_rgb
 from cyclegan_fx.video.probe import probe
-from cyclegan_fx.video.work import WorkFolder
+from cyclegan_fx.video.work import ChunkRecord, WorkFolder
 
 FLAGS = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
 SWS = {BT709: Colorspace.ITU709, BT601: Colorspace.SMPTE170M, BT2020: Colorspace.BT2020}
@@ -154,11 +155,43 @@ def test_times():
 def test_work_folder_refuses_another_jobs_work(tmp_path):
     output = tmp_path / "out.mp4"
     work = WorkFolder.prepare(output, {"input": "a", "crf": 18}, resume=False)
-    work.finish("video", 0, {"frames": 3}, {"thumb": np.zeros((2, 2, 3), np.float32)})
+    work.finish("video", 0, ChunkRecord(frames=3, damage=0, last_key=2), {"thumb": np.zeros((2, 2, 3), np.float32)})
     again = WorkFolder.prepare(output, {"input": "a", "crf": 18}, resume=True)
-    assert again.finished("video") == [{"frames": 3}]
+    assert again.finished("video") == [ChunkRecord(frames=3, damage=0, last_key=2)]
     with pytest.raises(ConfigError, match="belongs to another job"):
         WorkFolder.prepare(output, {"input": "a", "crf": 20}, resume=True)
     fresh = WorkFolder.prepare(output, {"input": "a", "crf": 20}, resume=False)
     assert fresh.finished("video") == []
     assert fresh.path.name.startswith(".")  # hidden from folder watchers and globs
+
+
+# Chunk records as the code before ChunkRecord wrote them, key for key (video, first pass of --temporal shot, sequence).
+EARLIER_RECORDS = {
+    "video": {"first_index": 8, "frames": 8, "first_pts": 24000, "last_key": 45000, "last_duration": 3000, "damage": 1,
+              "extradata": "01640016ffe1"},
+    "stats": {"frames": 8, "cuts": [9, 13], "damage": 0, "last_key": 45000},
+    "frames": {"frames": 8, "damage": 2, "last_key": 17},
+}
+
+
+@pytest.mark.parametrize("kind", EARLIER_RECORDS)
+def test_chunk_records_read_and_write_the_json_of_earlier_versions(tmp_path, kind):
+    work = WorkFolder.prepare(tmp_path / "out.mp4", {"input": "a"}, resume=False)
+    work.file(kind, 0, ".json").write_text(json.dumps(EARLIER_RECORDS[kind], indent=1))
+    [record] = work.finished(kind)
+    assert (record.frames, record.last_key) == (8, EARLIER_RECORDS[kind]["last_key"])
+    work.finish(kind, 1, record, {"thumb": np.zeros((2, 2, 3), np.float32)})
+    assert json.loads(work.file(kind, 1, ".json").read_text()) == EARLIER_RECORDS[kind]
+    assert [r.extradata for r in work.finished(kind)] == [EARLIER_RECORDS[kind].get("extradata")] * 2
+
+
+@pytest.mark.parametrize("record", [
+    ChunkRecord(frames=4, damage=0, last_key=3),
+    ChunkRecord(frames=4, damage=1, last_key=3, cuts=()),  # a first-pass chunk without cuts keeps its empty list
+    ChunkRecord(frames=4, damage=0, last_key=9000, cuts=(2,), first_index=0, first_pts=0, last_duration=3000,
+                extradata=""),
+])
+def test_chunk_record_round_trips_through_json(record):
+    data = json.loads(json.dumps(record.to_json()))
+    assert ChunkRecord.from_json(data) == record
+    assert ("cuts" in data) == (record.cuts is not None)

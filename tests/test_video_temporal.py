@@ -6,6 +6,8 @@ measures the warping error (Lai et al.) of each --temporal mode.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +15,10 @@ import pytest
 import torch
 from clips import Clip, pan, psnr, read_clip, write_clip
 from helpers import tiny_generator
+from PIL import Image
 
+from cyclegan_fx import __version__
+from cyclegan_fx.io.image_read import load_image
 from cyclegan_fx.models import resolve_model
 from cyclegan_fx.runtime.backend import NormStats
 from cyclegan_fx.runtime.config import RunOptions
@@ -26,6 +31,7 @@ from cyclegan_fx.video.config import EncodeSettings
 from cyclegan_fx.video.flicker import warping_error
 from cyclegan_fx.video.inference import Frame, PerFrame, PerShot, translate
 from cyclegan_fx.video.scenecut import CutDetector, thumbnail
+from cyclegan_fx.video.sequence import sequence_files, translate_sequence
 from cyclegan_fx.video.temporal import (
     ShotRecorder,
     Smoother,
@@ -71,11 +77,11 @@ def test_shot_statistics_average_the_frames_of_each_shot():
     assert hook(2, [stats(1.0), stats(3.0), stats(10.0)])[1].mean == 3.0  # frames keep their own in pass one
     assert recorder.shots == {}  # nothing counts before the batch is committed
     recorder.commit()
-    first_segment = recorder.shots
+    first_chunk = recorder.shots
     recorder.shots = {}
     recorder.hook([1])(2, [stats(20.0)])
     recorder.commit()
-    shots = pooled([shots_from_arrays(shots_to_arrays(first_segment)), recorder.shots])
+    shots = pooled([shots_from_arrays(shots_to_arrays(first_chunk)), recorder.shots])
     assert float(shots[0][2].mean) == 2.0 and float(shots[0][2].var) == 5.0
     assert float(shots[1][2].mean) == 15.0 and float(shots[1][2].var) == 250.0
 
@@ -100,7 +106,7 @@ class Spy:
         return self.runner.run_batch(images, options, statistics=statistics)
 
 
-def test_batches_stop_at_segments_and_shots_and_equal_single_runs():
+def test_batches_stop_at_chunks_and_shots_and_equal_single_runs():
     generator = tiny_generator(seed=3)
     runner = Runner(generator, TorchBackend(generator, torch.device("cpu"), torch.float32))
     images = [f.astype(np.float32) / 255 for f in pan("rocket", 11, size=(32, 48))]
@@ -109,14 +115,14 @@ def test_batches_stop_at_segments_and_shots_and_equal_single_runs():
         return (Frame(i, image, np.zeros(1), cut=i in (0, 6)) for i, image in enumerate(images))
 
     spy = Spy(runner)
-    out = list(translate(frames(), spy, RunOptions(work_size="full"), PerFrame(), frame_batch=4, segment_frames=5))
-    assert spy.batches == [4, 1, 4, 1, 1]  # segments of 5 frames, then the last one
-    assert [f.ends_segment for f in out] == [i in (4, 9, 10) for i in range(11)]
+    out = list(translate(frames(), spy, RunOptions(work_size="full"), PerFrame(), frame_batch=4, chunk_frames=5))
+    assert spy.batches == [4, 1, 4, 1, 1]  # chunks of 5 frames, then the last one
+    assert [f.ends_chunk for f in out] == [i in (4, 9, 10) for i in range(11)]
     for frame, image in zip(out, images):
         assert np.abs(frame.result - runner.run(image, RunOptions(work_size="full"))).max() < 1e-5
     spy = Spy(runner)
     per_shot = PerShot([0, 6], {0: _stats_of(runner, images[0]), 1: _stats_of(runner, images[6])})
-    list(translate(frames(), spy, RunOptions(work_size="full"), per_shot, frame_batch=4, segment_frames=100))
+    list(translate(frames(), spy, RunOptions(work_size="full"), per_shot, frame_batch=4, chunk_frames=100))
     assert spy.batches == [4, 2, 4, 1]  # a batch never mixes two shots
 
 
@@ -165,22 +171,59 @@ def test_smoothed_statistics_lower_the_warping_error(flickering_clip, vintage_ru
 
 @pytest.mark.parametrize("mode", [Temporal.SMOOTH, Temporal.SHOT])
 def test_an_interrupted_run_resumes_with_its_statistics(flickering_clip, vintage_runner, tmp_path, mode):
-    whole = _translate(flickering_clip, vintage_runner, mode, tmp_path / "whole.mkv", segment_frames=6)
+    whole = _translate(flickering_clip, vintage_runner, mode, tmp_path / "whole.mkv", chunk_frames=6)
 
     def interrupt(done: int, total: int | None) -> None:
         if done == (24 if mode is Temporal.SHOT else 0) + 14:
             raise KeyboardInterrupt
 
     target = tmp_path / "resumed.mkv"
-    options = VideoOptions(TemporalSettings(mode), EncodeSettings(codec="ffv1"), segment_frames=6)
+    options = VideoOptions(TemporalSettings(mode), EncodeSettings(codec="ffv1"), chunk_frames=6)
     with pytest.raises(KeyboardInterrupt):
         translate_video(flickering_clip, vintage_runner, WORK, options, MODEL, target, interrupt)
     assert not target.exists()
-    resumed_options = VideoOptions(TemporalSettings(mode), EncodeSettings(codec="ffv1"), segment_frames=6, resume=True)
+    resumed_options = VideoOptions(TemporalSettings(mode), EncodeSettings(codec="ffv1"), chunk_frames=6, resume=True)
     seen = []
     translate_video(flickering_clip, vintage_runner, WORK, resumed_options, MODEL, target,
                     lambda done, total: seen.append(done))
-    assert seen[:2] == ([24, 36] if mode is Temporal.SHOT else [12, 13])  # it went on after finished segments
+    assert seen[:2] == ([24, 36] if mode is Temporal.SHOT else [12, 13])  # it went on after finished chunks
     resumed = read_clip(target).frames
     assert len(resumed) == len(whole) == 24
     assert min(psnr(a, b) for a, b in zip(resumed, whole)) > 45
+
+
+def test_a_sequence_resumes_from_the_work_folder_of_earlier_versions(vintage_runner, tmp_path):
+    """The work folder written here by hand as the code before the chunk rename wrote it: job.json with its
+    ``segment_frames`` key, the first chunk's record, arrays and (marked) frames; the run goes on after it."""
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    frames = pan("coffee", 5)
+    for i, frame in enumerate(frames):
+        Image.fromarray(frame).save(folder / f"f{i}.png")
+    files = sequence_files(str(folder))
+    options = VideoOptions(TemporalSettings(Temporal.OFF), chunk_frames=2)
+    whole = tmp_path / "whole"
+    translate_sequence(str(folder), files, vintage_runner, WORK, options, MODEL, whole)
+
+    target = tmp_path / "resumed"
+    work = tmp_path / ".resumed.cyclegan-fx-work"
+    (work / "frames").mkdir(parents=True)
+    listing = [(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+    job = {"version": __version__, "frames": hashlib.sha256(json.dumps(listing).encode()).hexdigest(),
+           "model": MODEL.identity, "run": vars(WORK), "temporal": vars(options.temporal), "segment_frames": 2}
+    (work / "job.json").write_text(json.dumps(job, default=str, indent=1))
+    marker = np.full_like(frames[0], 7)  # no translation gives this: it shows the finished chunk was kept
+    for i in range(2):
+        Image.fromarray(marker).save(work / "frames" / f"f{i}.png")
+    np.savez(work / "frames-00000.npz", thumb=thumbnail(frames[1]))
+    (work / "frames-00000.json").write_text(json.dumps({"frames": 2, "damage": 0, "last_key": 1}, indent=1))
+    seen = []
+    resumed_options = VideoOptions(TemporalSettings(Temporal.OFF), chunk_frames=2, resume=True)
+    translate_sequence(str(folder), files, vintage_runner, WORK, resumed_options, MODEL, target,
+                       lambda done, total: seen.append(done))
+    assert seen[:2] == [2, 3]  # it went on after the finished chunk
+    assert not work.exists()
+    for i in range(5):
+        resumed = load_image(target / f"f{i}.png").pixels.astype(int)
+        expected = marker if i < 2 else load_image(whole / f"f{i}.png").pixels
+        assert np.abs(resumed - expected).max() <= 1

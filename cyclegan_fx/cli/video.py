@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from pathlib import Path
 
@@ -31,6 +32,19 @@ class TimeType(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
+class _RenamedOption(click.Option):
+    """An option that still takes its former names, which --help no longer shows, so old scripts keep working."""
+
+    def __init__(self, *args, former: tuple[str, ...], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.former = former
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        shown = copy.copy(self)
+        shown.opts = [name for name in self.opts if name not in self.former]
+        return super(_RenamedOption, shown).get_help_record(ctx)
+
+
 @click.command()
 @click.argument("source", metavar="INPUT")
 @click.option("-o", "--output", type=click.Path(path_type=Path),
@@ -54,15 +68,16 @@ class TimeType(click.ParamType):
 @click.option("--pix-fmt", default=None, help="Output pixel format, e.g. yuv420p10le. Default: like the input.")
 @click.option("--start", type=TimeType(), default=None, help="Translate from this time on (seconds or HH:MM:SS).")
 @click.option("--end", type=TimeType(), default=None, help="Translate up to this time.")
-@click.option("--segment", "segment_frames", type=click.IntRange(min=1), default=_VIDEO.segment_frames,
-              show_default=True,
-              help="Frames per resumable segment; each starts with a keyframe.")
+@click.option("--chunk", "--segment", "chunk_frames", cls=_RenamedOption, former=("--segment",),
+              envvar=["CYCLEGAN_FX_VIDEO_CHUNK_FRAMES", "CYCLEGAN_FX_VIDEO_SEGMENT_FRAMES"],  # the new name first
+              type=click.IntRange(min=1), default=_VIDEO.chunk_frames, show_default=True,
+              help="Frames per resumable chunk; each starts with a keyframe.")
 @click.option("--frame-batch", type=click.IntRange(min=1), default=_VIDEO.frame_batch, show_default=True,
               help="Frames translated together in one runner call.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run of the same command.")
 @click.option("--overwrite", is_flag=True, help="Replace the output if it exists.")
 def video(source, output, model, direction, device, precision, backend, options, temporal, smoothing, cut_threshold,
-          codec, crf, preset, pix_fmt, start, end, segment_frames, frame_batch, resume, overwrite) -> None:
+          codec, crf, preset, pix_fmt, start, end, chunk_frames, frame_batch, resume, overwrite) -> None:
     """Translate every frame of a video INPUT (or a folder or glob of numbered image frames)."""
     from cyclegan_fx.cli.progress import CountProgress
     from cyclegan_fx.models import resolve_model
@@ -74,7 +89,7 @@ def video(source, output, model, direction, device, precision, backend, options,
         encode=EncodeSettings(codec, crf, preset, pix_fmt),
         start=start,
         end=end,
-        segment_frames=segment_frames,
+        chunk_frames=chunk_frames,
         frame_batch=frame_batch,
         resume=resume,
         overwrite=overwrite,

@@ -17,7 +17,7 @@ from torch import nn
 
 from cyclegan_fx.networks import Generator, Op, Program
 from cyclegan_fx.runtime.schedule import Segment, exact_schedule, segment
-from cyclegan_fx.runtime.segments import known_norms, run_ops
+from cyclegan_fx.runtime.interpreter import known_norms, run_ops
 
 
 @dataclass(frozen=True)

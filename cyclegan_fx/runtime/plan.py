@@ -52,7 +52,7 @@ def round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
 
 
-def split(length: int, max_core: int, align: int) -> list[tuple[int, int]]:
+def aligned_spans(length: int, max_core: int, align: int) -> list[tuple[int, int]]:
     """Cut ``0..length`` into near-equal aligned spans no longer than ``max_core``."""
     if length % align or max_core < align:
         raise ValueError("length must be aligned and the core at least one alignment unit")
@@ -73,7 +73,7 @@ def plan_cores(height: int, width: int, max_core: int, align: int) -> list[Rect]
     A sweep that rewrites the canvas it reads holds back about one such row of
     cores (see ``last_readers``), so rows across the shorter side hold back least.
     """
-    rows, cols = split(height, max_core, align), split(width, max_core, align)
+    rows, cols = aligned_spans(height, max_core, align), aligned_spans(width, max_core, align)
     if width > height:
         return [Rect(y0, x0, y1, x1) for x0, x1 in cols for y0, y1 in rows]
     return [Rect(y0, x0, y1, x1) for y0, y1 in rows for x0, x1 in cols]

@@ -74,7 +74,8 @@ def single_sweep(program: Program, local_norms: bool) -> Schedule:
     return Schedule((sweep,), {INPUT: SlotShape(program.in_channels, 1)}, {INPUT: 0})
 
 
-Plan = tuple[int, int, bool, bool]  # start, end, collect statistics at end, store the activation at end
+# A sweep before its slots are assigned: start, end, collect statistics at end, store the activation at end.
+SweepDraft = tuple[int, int, bool, bool]
 
 
 def exact_schedule(program: Program) -> Schedule:
@@ -87,18 +88,18 @@ def exact_schedule(program: Program) -> Schedule:
     if not norms:
         return single_sweep(program, local_norms=False)
     cheapest = _cheapest(program)
-    plans: list[Plan] = []
+    drafts: list[SweepDraft] = []
     start = 0
     for end in (*norms, len(program)):
         store = end < len(program) and program.density(end) <= cheapest
         exit_ = None if store else _bottleneck_exit(program, start, end, cheapest)
         if exit_ is not None:
-            plans.append((start, exit_, False, True))
+            drafts.append((start, exit_, False, True))
             start = exit_
-        plans.append((start, end, end < len(program), store))
+        drafts.append((start, end, end < len(program), store))
         if store:
             start = end
-    return _assign_slots(program, plans)
+    return _assign_slots(program, drafts)
 
 
 def _bottleneck_exit(program: Program, start: int, end: int, cheapest: float) -> int | None:
@@ -127,16 +128,16 @@ def lean_schedule(program: Program) -> Schedule:
         return single_sweep(program, local_norms=False)
     cheapest = _cheapest(program)
     saves = [i for i, op in enumerate(program.ops) if op.kind is OpKind.SAVE and program.density(i) <= cheapest]
-    plans: list[Plan] = []
+    drafts: list[SweepDraft] = []
     start = 0
     for position in sorted({*norms, *saves}):
         if position in saves and position > start:
-            plans.append((start, position, False, True))
+            drafts.append((start, position, False, True))
             start = position
         if position in norms:
-            plans.append((start, position, True, False))
-    plans.append((start, len(program), False, False))
-    return _assign_slots(program, plans)
+            drafts.append((start, position, True, False))
+    drafts.append((start, len(program), False, False))
+    return _assign_slots(program, drafts)
 
 
 def at_cheapest(program: Program, seg: Segment) -> bool:
@@ -151,16 +152,16 @@ def _cheapest(program: Program) -> float:
     return min(program.density(n) for n in program.norms)
 
 
-def _assign_slots(program: Program, plans: list[Plan]) -> Schedule:
+def _assign_slots(program: Program, drafts: list[SweepDraft]) -> Schedule:
     """Give every stored value a slot, reusing slots whose value is read for the last time."""
-    segments = [segment(program, start, end) for start, end, _, _ in plans]
+    segments = [segment(program, start, end) for start, end, _, _ in drafts]
     last_read = {value: i for i, seg in enumerate(segments) for value in _reads(seg)}
     value_slot: dict[Value, int] = {("act", 0): INPUT}
     slots = {INPUT: SlotShape(program.in_channels, 1)}
     live: dict[int, Value] = {}
     last_use: dict[int, int] = {}
     sweeps = []
-    for i, (seg, (_, end, collect, store)) in enumerate(zip(segments, plans)):
+    for i, (seg, (_, end, collect, store)) in enumerate(zip(segments, drafts)):
         source = value_slot[("act", seg.start)]
         skip_slots = tuple(value_slot[("save", s)] for s in seg.skips_in)
         sinks = []

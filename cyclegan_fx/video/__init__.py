@@ -8,7 +8,7 @@ from cyclegan_fx.runtime.config import RunOptions
 from cyclegan_fx.runtime.runner import Runner
 from cyclegan_fx.video.clip import Report, translate_video
 from cyclegan_fx.video.config import EncodeSettings, Temporal, TemporalSettings, VideoOptions, parse_time
-from cyclegan_fx.video.job import ProgressCallback
+from cyclegan_fx.video.job import FrameProgressCallback
 from cyclegan_fx.video.outputs import ModelRef
 from cyclegan_fx.video.sequence import sequence_files, translate_sequence
 
@@ -28,7 +28,7 @@ __all__ = [
 
 def translate(
     source: str, runner: Runner, run_options: RunOptions, options: VideoOptions, model: ModelRef,
-    output: Path | None = None, progress: ProgressCallback | None = None,
+    output: Path | None = None, progress: FrameProgressCallback | None = None,
 ) -> Report:
     """A video file, or a folder or glob of numbered image frames."""
     files = sequence_files(source)

@@ -1,4 +1,4 @@
-"""Translate a video file: decode -> translate -> encode into segments, then join them with the other streams."""
+"""Translate a video file: decode -> translate -> encode into chunks, then join them with the other streams."""
 
 from __future__ import annotations
 
@@ -17,13 +17,13 @@ from cyclegan_fx.video.decode import ResumePoint, Window, decode
 from cyclegan_fx.video.encode import EncoderSpec, choose_encoder, muxer_writes, output_muxer
 from cyclegan_fx.video.frames import to_rgb
 from cyclegan_fx.video.inference import Frame
-from cyclegan_fx.video.job import STATS, ProgressCallback, Resume, keeping_finished_work, run_passes
+from cyclegan_fx.video.job import STATS, FrameProgressCallback, Resume, keeping_finished_work, run_passes
 from cyclegan_fx.video.join import Span, join
 from cyclegan_fx.video.outputs import ModelRef, check_target, default_output
 from cyclegan_fx.video.probe import VideoSource, probe
 from cyclegan_fx.video.scenecut import CutDetector, thumbnail
-from cyclegan_fx.video.segments import KIND, Stamp, write_segments
-from cyclegan_fx.video.work import WorkFolder
+from cyclegan_fx.video.chunks import KIND, Stamp, write_chunks
+from cyclegan_fx.video.work import ChunkRecord, WorkFolder
 
 log = logging.getLogger("cyclegan_fx")
 
@@ -37,7 +37,7 @@ class Report:
 
 def translate_video(
     path: Path, runner: Runner, run_options: RunOptions, options: VideoOptions, model: ModelRef,
-    output: Path | None = None, progress: ProgressCallback | None = None,
+    output: Path | None = None, progress: FrameProgressCallback | None = None,
 ) -> Report:
     """Translate every frame of the video file ``path``, keeping its timing, colour and other streams."""
     source = probe(path)
@@ -85,9 +85,9 @@ class VideoClip:
         return frame.stamp.pts
 
     def write(
-        self, frames: Iterator[Frame], work: WorkFolder, segment_frames: int, on_frame: Callable[[], None]
+        self, frames: Iterator[Frame], work: WorkFolder, chunk_frames: int, on_frame: Callable[[], None]
     ) -> None:
-        write_segments(frames, work, self.spec, self.muxer, segment_frames, on_frame)
+        write_chunks(frames, work, self.spec, self.muxer, chunk_frames, on_frame)
 
 
 def _output(path: Path, source: VideoSource, options: VideoOptions, model: ModelRef, output: Path | None) -> Path:
@@ -119,12 +119,12 @@ def _expected_frames(source: VideoSource, window: Window) -> int | None:
     return max(0, round((end - (window.start or 0.0)) * source.frame_rate))
 
 
-def _span(records, source: VideoSource, window: Window) -> Span | None:
+def _span(records: list[ChunkRecord], source: VideoSource, window: Window) -> Span | None:
     if window.start is None and window.end is None:
         return None
     tb = source.time_base
-    start = float(records[0]["first_pts"] * tb)
-    end = float((records[-1]["last_key"] + records[-1]["last_duration"]) * tb)
+    start = float(records[0].first_pts * tb)
+    end = float((records[-1].last_key + records[-1].last_duration) * tb)
     return Span(start, end, start)
 
 
@@ -141,7 +141,7 @@ def _job(
         "temporal": vars(options.temporal),
         "encoder": spec.describe(),
         "window": [options.start, options.end],
-        "segment_frames": options.segment_frames,
+        "segment_frames": options.chunk_frames,  # the key earlier versions wrote: their work still resumes
     }
 
 

@@ -46,14 +46,14 @@ class VideoOptions:
     encode: EncodeSettings = field(default_factory=EncodeSettings)
     start: float | None = None  # seconds
     end: float | None = None
-    segment_frames: int = 250  # frames per resumable segment; each starts with a keyframe
+    chunk_frames: int = 250  # frames per resumable chunk; each starts with a keyframe
     frame_batch: int = 4  # frames translated together in one runner call
     resume: bool = False
     overwrite: bool = False
 
     def __post_init__(self) -> None:
-        if self.segment_frames < 1:
-            raise ConfigError(f"A segment must hold at least one frame, not {self.segment_frames}.")
+        if self.chunk_frames < 1:
+            raise ConfigError(f"A chunk must hold at least one frame, not {self.chunk_frames}.")
         if self.frame_batch < 1:
             raise ConfigError(f"The frame batch must be at least 1, not {self.frame_batch}.")
         if self.start is not None and self.end is not None and self.end <= self.start:

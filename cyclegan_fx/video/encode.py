@@ -1,6 +1,6 @@
 """Choose and configure the video encoder: codec, pixel format, quality, colour tags.
 
-One function configures every encoder context, both the ones that write segments and the
+One function configures every encoder context, both the ones that write chunks and the
 one the final file is muxed through, so all of them agree on the stream's parameters.
 """
 
@@ -46,7 +46,7 @@ _CHROMA_PREFERENCE = ((2, 2), (2, 1), (1, 1))
 
 @dataclass(frozen=True)
 class EncoderSpec:
-    """Everything that determines the encoded video stream (the same in every segment)."""
+    """Everything that determines the encoded video stream (the same in every chunk)."""
 
     encoder: str
     pix_fmt: str
@@ -117,7 +117,7 @@ def configure(cc: av.video.codeccontext.VideoCodecContext, spec: EncoderSpec) ->
 
 
 def new_encoder(spec: EncoderSpec, muxer: str) -> av.video.codeccontext.VideoCodecContext:
-    """A fresh encoder context for packets bound for ``muxer``; each segment gets its own, so it opens
+    """A fresh encoder context for packets bound for ``muxer``; each chunk gets its own, so it opens
     with a keyframe."""
     cc = av.CodecContext.create(spec.encoder, "w")
     configure(cc, spec)

@@ -1,6 +1,6 @@
 """Translate frames batch by batch through the shared runner, with the job's temporal statistics.
 
-Batches hold frames of one size and type, never cross a segment boundary (so a resumed run computes
+Batches hold frames of one size and type, never cross a chunk boundary (so a resumed run computes
 the same batches) and, with per-shot statistics, never cross a cut.
 """
 
@@ -32,16 +32,16 @@ class Frame:
 
     index: int  # counted from the first frame of the job
     pixels: np.ndarray | None  # what the runner translates: float RGB for video, the image's own array for sequences
-    thumb: np.ndarray  # for cut detection; saved at segment ends
+    thumb: np.ndarray  # for cut detection; saved at chunk ends
     cut: bool  # the frame starts a new shot
     damage: int = 0  # unreadable packets or files just before this frame
     stamp: Any = None  # where it came from: timestamps for video, the file for sequences
     result: np.ndarray | None = None
-    state: dict[str, np.ndarray] | None = None  # statistics state after this frame; set at segment ends
+    state: dict[str, np.ndarray] | None = None  # statistics state after this frame; set at chunk ends
 
     @property
-    def ends_segment(self) -> bool:
-        """The last frame of a segment (or of the job): its segment can be closed."""
+    def ends_chunk(self) -> bool:
+        """The last frame of a chunk (or of the job): its chunk can be closed."""
         return self.state is not None
 
 
@@ -61,7 +61,7 @@ class PerFrame:
     """``--temporal off``: every frame its own exact statistics."""
 
     def __init__(self, saved: Mapping[str, np.ndarray] | None = None) -> None:
-        """``saved``: the state after the last finished segment (none here: nothing carries over)."""
+        """``saved``: the state after the last finished chunk (none here: nothing carries over)."""
 
     def norms(self, batch):
         return OwnStats()
@@ -90,7 +90,7 @@ class Smoothed(PerFrame):
 
 
 class ShotRecording(PerFrame):
-    """Pass one of ``--temporal shot``: per-frame statistics, summed per shot and saved per segment."""
+    """Pass one of ``--temporal shot``: per-frame statistics, summed per shot and saved per chunk."""
 
     def __init__(self, saved: Mapping[str, np.ndarray] | None = None) -> None:
         self.recorder = ShotRecorder()
@@ -108,7 +108,7 @@ class ShotRecording(PerFrame):
 
     def state(self) -> dict[str, np.ndarray]:
         arrays = {"last_shot": np.array(self.shot), **shots_to_arrays(self.recorder.shots)}
-        self.recorder.shots = {}  # each segment saves the sums of its own frames
+        self.recorder.shots = {}  # each chunk saves the sums of its own frames
         return arrays
 
 
@@ -117,7 +117,7 @@ class PerShot(PerFrame):
 
     def __init__(self, cuts: Sequence[int], shots: Mapping[int, StatsByNorm],
                  saved: Mapping[str, np.ndarray] | None = None) -> None:
-        """The shots' statistics come from the first pass; nothing is carried from segment to segment."""
+        """The shots' statistics come from the first pass; nothing is carried from chunk to chunk."""
         self.cuts = sorted(cuts)  # index of the first frame of each shot
         self.shots = shots
 
@@ -137,23 +137,23 @@ def translate(
     options: RunOptions,
     statistics: Statistics,
     frame_batch: int,
-    segment_frames: int,
+    chunk_frames: int,
 ) -> Iterator[Frame]:
-    """Frames with ``result`` set, in order; the last frame of a segment (and of all) carries the statistics
+    """Frames with ``result`` set, in order; the last frame of a chunk (and of all) carries the statistics
     state after it."""
-    for batch, last in _batches(frames, statistics, frame_batch, segment_frames):
+    for batch, last in _batches(frames, statistics, frame_batch, chunk_frames):
         results = runner.run_batch([f.pixels for f in batch], options, statistics=statistics.norms(batch))
         statistics.batch_done()
         for frame, result in zip(batch, results, strict=True):
             frame.result = result
             frame.pixels = None  # the decoded frame is no longer needed; free it before the encoder runs
-        if last or _ends_segment(batch[-1], segment_frames):
+        if last or _ends_chunk(batch[-1], chunk_frames):
             batch[-1].state = statistics.state()
         yield from batch
 
 
 def _batches(
-    frames: Iterator[Frame], statistics: Statistics, size: int, segment_frames: int
+    frames: Iterator[Frame], statistics: Statistics, size: int, chunk_frames: int
 ) -> Iterator[tuple[list[Frame], bool]]:
     """Batches, each with whether it holds the very last frame."""
     batch: list[Frame] = []
@@ -162,7 +162,7 @@ def _batches(
             yield batch, False
             batch = []
         batch.append(frame)
-        if last or len(batch) == size or _ends_segment(frame, segment_frames):
+        if last or len(batch) == size or _ends_chunk(frame, chunk_frames):
             yield batch, last
             batch = []
 
@@ -181,5 +181,5 @@ def _with_last(items: Iterator[Frame]) -> Iterator[tuple[Frame, bool]]:
         yield previous, True
 
 
-def _ends_segment(frame: Frame, segment_frames: int) -> bool:
-    return (frame.index + 1) % segment_frames == 0
+def _ends_chunk(frame: Frame, chunk_frames: int) -> bool:
+    return (frame.index + 1) % chunk_frames == 0

@@ -1,4 +1,4 @@
-"""Run a video job: one or two passes over the frames in segments, resumable, then the output.
+"""Run a video job: one or two passes over the frames in chunks, resumable, then the output.
 
 What differs between a video file and an image sequence (reading frames, storing the
 translated ones) is a Medium; the passes, the temporal statistics, the threads and the
@@ -12,7 +12,7 @@ import functools
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -23,17 +23,17 @@ from cyclegan_fx.video.config import Temporal, VideoOptions
 from cyclegan_fx.video.inference import Frame, PerFrame, PerShot, ShotRecording, Smoothed, Statistics, translate
 from cyclegan_fx.video.pipeline import in_thread
 from cyclegan_fx.video.temporal import StatsByNorm, pooled, shots_from_arrays
-from cyclegan_fx.video.work import WorkFolder
+from cyclegan_fx.video.work import ChunkRecord, WorkFolder
 
 log = logging.getLogger("cyclegan_fx")
 
-ProgressCallback = Callable[[int, int | None], None]  # frames done, frames expected (None: unknown)
-STATS = "stats"  # segments of the first pass of --temporal shot
+FrameProgressCallback = Callable[[int, int | None], None]  # frames done, frames expected (None: unknown)
+STATS = "stats"  # chunks of the first pass of --temporal shot
 
 
 @dataclass(frozen=True)
 class Resume:
-    """Where a pass picks up: after the last finished segment."""
+    """Where a pass picks up: after the last finished chunk."""
 
     index: int  # the first frame still to do
     key: int  # the medium's key of the frame before it (a pts for video)
@@ -42,7 +42,7 @@ class Resume:
 
 
 class Medium(Protocol):
-    kind: str  # name of the segments of the translating pass
+    kind: str  # name of the chunks of the translating pass
     expected_frames: int | None
 
     def frames(self, resume: Resume | None, cut_threshold: float) -> Iterator[Frame]:
@@ -52,26 +52,26 @@ class Medium(Protocol):
     def resume_key(self, frame: Frame) -> int: ...
 
     def write(
-        self, frames: Iterator[Frame], work: WorkFolder, segment_frames: int, on_frame: Callable[[], None]
+        self, frames: Iterator[Frame], work: WorkFolder, chunk_frames: int, on_frame: Callable[[], None]
     ) -> None:
-        """Store translated frames as finished segments of ``kind``."""
+        """Store translated frames as finished chunks of ``kind``."""
         ...
 
 
 @dataclass
-class Outcome:
-    records: list[dict[str, Any]]  # the finished segments of the translating pass, in order
+class FinishedChunks:
+    records: list[ChunkRecord]  # the finished chunks of the translating pass, in order
     frames: int
     damage: int
 
 
 def run_passes(medium: Medium, runner: Runner, run_options: RunOptions, options: VideoOptions, work: WorkFolder,
-               progress: ProgressCallback | None) -> Outcome:
-    """Translate every frame of ``medium`` into segments of the work folder, picking up finished ones."""
+               progress: FrameProgressCallback | None) -> FinishedChunks:
+    """Translate every frame of ``medium`` into chunks of the work folder, picking up finished ones."""
     temporal = options.temporal
     passes = 2 if temporal.mode is Temporal.SHOT else 1
     counter = _Counter(progress, medium.expected_frames, passes)
-    statistics: Callable[[dict[str, np.ndarray]], Statistics]  # from the state saved with the last segment
+    statistics: Callable[[dict[str, np.ndarray]], Statistics]  # from the state saved with the last chunk
     if temporal.mode is Temporal.SHOT:
         _run_pass(medium, STATS, ShotRecording, _record_shots(medium), runner, run_options, options, work, counter)
         statistics = functools.partial(PerShot, *_shots(work))
@@ -81,24 +81,24 @@ def run_passes(medium: Medium, runner: Runner, run_options: RunOptions, options:
         statistics = PerFrame
     _run_pass(medium, medium.kind, statistics, medium.write, runner, run_options, options, work, counter)
     records = work.finished(medium.kind)
-    frames = sum(r["frames"] for r in records)
+    frames = sum(r.frames for r in records)
     if frames == 0:
         where = " between --start and --end" if options.start is not None or options.end is not None else ""
         raise VideoReadError(f"There are no frames to translate{where}.")
-    return Outcome(records, frames, sum(r["damage"] for r in records))
+    return FinishedChunks(records, frames, sum(r.damage for r in records))
 
 
 def _shots(work: WorkFolder) -> tuple[list[int], dict[int, StatsByNorm]]:
     """The first frame of every shot, and each shot's average statistics, from the first pass."""
     records = work.finished(STATS)
-    cuts = [cut for record in records for cut in record["cuts"]]
+    cuts = [cut for record in records for cut in record.cuts]
     return cuts, pooled([shots_from_arrays(work.arrays(STATS, i)) for i in range(len(records))])
 
 
 def _run_pass(medium, kind: str, statistics, sink, runner, run_options, options: VideoOptions, work: WorkFolder,
               counter: _Counter) -> None:
     records = work.finished(kind)
-    done = sum(r["frames"] for r in records)
+    done = sum(r.frames for r in records)
     counter.skip(done)
     end = work.note(f"{kind}-end")
     if end is not None and end["frames"] == done:
@@ -106,24 +106,24 @@ def _run_pass(medium, kind: str, statistics, sink, runner, run_options, options:
     resume = None
     if records:
         saved = work.arrays(kind, len(records) - 1)
-        resume = Resume(done, records[-1]["last_key"], saved.pop("thumb"), saved)
+        resume = Resume(done, records[-1].last_key, saved.pop("thumb"), saved)
     batch = options.frame_batch
     frames = in_thread(medium.frames(resume, options.temporal.cut_threshold), 2 * batch, "decode")
     translated = in_thread(
         translate(frames, runner, run_options, statistics(resume.saved if resume else None), batch,
-                  options.segment_frames),
+                  options.chunk_frames),
         2 * batch,
         "translate",
     )
     with contextlib.closing(translated):  # on failure, stops the threads behind it
-        sink(translated, work, options.segment_frames, counter.advance)
-    work.write_note(f"{kind}-end", {"frames": sum(r["frames"] for r in work.finished(kind))})
+        sink(translated, work, options.chunk_frames, counter.advance)
+    work.write_note(f"{kind}-end", {"frames": sum(r.frames for r in work.finished(kind))})
 
 
 def _record_shots(medium: Medium):
-    """The sink of the first pass: each segment's per-shot sums and cuts."""
+    """The sink of the first pass: each chunk's per-shot sums and cuts."""
 
-    def sink(frames: Iterator[Frame], work: WorkFolder, segment_frames: int, on_frame: Callable[[], None]) -> None:
+    def sink(frames: Iterator[Frame], work: WorkFolder, chunk_frames: int, on_frame: Callable[[], None]) -> None:
         cuts: list[int] = []
         count = damage = 0
         for frame in frames:
@@ -133,9 +133,9 @@ def _record_shots(medium: Medium):
                 cuts.append(frame.index)
             frame.result = None
             on_frame()
-            if frame.ends_segment:
-                record = {"frames": count, "cuts": cuts, "damage": damage, "last_key": medium.resume_key(frame)}
-                work.finish(STATS, frame.index // segment_frames, record, {"thumb": frame.thumb, **frame.state})
+            if frame.ends_chunk:
+                record = ChunkRecord(frames=count, damage=damage, last_key=medium.resume_key(frame), cuts=tuple(cuts))
+                work.finish(STATS, frame.index // chunk_frames, record, {"thumb": frame.thumb, **frame.state})
                 cuts, count, damage = [], 0, 0
 
     return sink
@@ -144,7 +144,7 @@ def _record_shots(medium: Medium):
 class _Counter:
     """Frames done over all passes, for the progress callback."""
 
-    def __init__(self, callback: ProgressCallback | None, per_pass: int | None, passes: int) -> None:
+    def __init__(self, callback: FrameProgressCallback | None, per_pass: int | None, passes: int) -> None:
         self.callback = callback
         self.total = per_pass * passes if per_pass else None
         self.done = 0
@@ -164,7 +164,7 @@ class _Counter:
 
 @contextlib.contextmanager
 def keeping_finished_work(work: WorkFolder, kinds: tuple[str, ...]) -> Iterator[None]:
-    """On failure, keep the work folder if it holds finished segments (for --resume), else remove it;
+    """On failure, keep the work folder if it holds finished chunks (for --resume), else remove it;
     an output that cannot be written removes it too."""
     try:
         yield

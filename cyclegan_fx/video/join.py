@@ -1,4 +1,4 @@
-"""Join the finished segments into the output file, with the input's other streams copied packet for packet.
+"""Join the finished chunks into the output file, with the input's other streams copied packet for packet.
 
 Audio, subtitle and data packets are copied byte for byte with their timestamps. Where the
 output's format cannot hold a stream, audio is re-encoded to the format's default codec and
@@ -15,7 +15,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
 import av
 import av.error
@@ -23,8 +22,8 @@ import av.error
 from cyclegan_fx.errors import CycleganFxError, OutputError
 from cyclegan_fx.video.encode import EncoderSpec, configure, muxer_accepts
 from cyclegan_fx.video.probe import VideoSource, open_input
-from cyclegan_fx.video.segments import read_packets
-from cyclegan_fx.video.work import WorkFolder
+from cyclegan_fx.video.chunks import read_packets
+from cyclegan_fx.video.work import ChunkRecord, WorkFolder
 
 log = logging.getLogger("cyclegan_fx")
 
@@ -44,7 +43,7 @@ class Span:
 
 
 def join(
-    work: WorkFolder, records: Sequence[dict[str, Any]], source: VideoSource, spec: EncoderSpec,
+    work: WorkFolder, records: Sequence[ChunkRecord], source: VideoSource, spec: EncoderSpec,
     muxer: str, target: Path, span: Span | None,
 ) -> None:
     """Write the output to ``target`` (a temporary name the caller renames)."""
@@ -90,12 +89,12 @@ def _video_stream(out, spec: EncoderSpec, source: VideoSource, inputs) -> av.vid
     return stream
 
 
-def _check_extradata(video, records: Sequence[dict[str, Any]]) -> None:
-    """Segments are muxed through a stream whose header must be the one they were encoded with."""
+def _check_extradata(video, records: Sequence[ChunkRecord]) -> None:
+    """Chunks are muxed through a stream whose header must be the one they were encoded with."""
     header = bytes(video.codec_context.extradata or b"").hex()
-    if any(r["extradata"] != header for r in records):
+    if any(r.extradata != header for r in records):
         raise CycleganFxError(
-            "The finished segments were encoded with other settings than this run; "
+            "The finished chunks were encoded with other settings than this run; "
             "run again without --resume to start afresh."
         )
 

@@ -30,7 +30,7 @@ class CutDetector:
 
     def __init__(self, threshold: float, previous: np.ndarray | None = None) -> None:
         self.threshold = threshold
-        self.previous = previous  # the last frame's thumbnail: saved with a segment, restored on resume
+        self.previous = previous  # the last frame's thumbnail: saved with a chunk, restored on resume
 
     def __call__(self, thumb: np.ndarray) -> bool:
         previous, self.previous = self.previous, thumb

@@ -25,10 +25,10 @@ from cyclegan_fx.runtime.runner import Runner
 from cyclegan_fx.video.clip import Report
 from cyclegan_fx.video.config import VideoOptions
 from cyclegan_fx.video.inference import Frame
-from cyclegan_fx.video.job import STATS, ProgressCallback, Resume, keeping_finished_work, run_passes
+from cyclegan_fx.video.job import STATS, FrameProgressCallback, Resume, keeping_finished_work, run_passes
 from cyclegan_fx.video.outputs import ModelRef, check_target, default_output
 from cyclegan_fx.video.scenecut import CutDetector, thumbnail
-from cyclegan_fx.video.work import WorkFolder
+from cyclegan_fx.video.work import ChunkRecord, WorkFolder
 
 log = logging.getLogger("cyclegan_fx")
 
@@ -59,7 +59,7 @@ def sequence_files(arg: str) -> list[Path] | None:
 
 def translate_sequence(
     arg: str, files: list[Path], runner: Runner, run_options: RunOptions, options: VideoOptions, model: ModelRef,
-    output: Path | None = None, progress: ProgressCallback | None = None,
+    output: Path | None = None, progress: FrameProgressCallback | None = None,
 ) -> Report:
     """Translate the frames ``files`` (of the folder or glob ``arg``) into a folder of frames."""
     if not files:
@@ -128,7 +128,7 @@ class ImageSequence:
         return frame.stamp.position
 
     def write(
-        self, frames: Iterator[Frame], work: WorkFolder, segment_frames: int, on_frame: Callable[[], None]
+        self, frames: Iterator[Frame], work: WorkFolder, chunk_frames: int, on_frame: Callable[[], None]
     ) -> None:
         self.folder.mkdir(exist_ok=True)
         count = damage = 0
@@ -139,9 +139,9 @@ class ImageSequence:
             count += 1
             damage += frame.damage
             on_frame()
-            if frame.ends_segment:
-                record = {"frames": count, "damage": damage, "last_key": stamp.position}
-                work.finish(KIND, frame.index // segment_frames, record, {"thumb": frame.thumb, **frame.state})
+            if frame.ends_chunk:
+                record = ChunkRecord(frames=count, damage=damage, last_key=stamp.position)
+                work.finish(KIND, frame.index // chunk_frames, record, {"thumb": frame.thumb, **frame.state})
                 count = damage = 0
 
 
@@ -172,5 +172,5 @@ def _job(files: list[Path], run_options: RunOptions, options: VideoOptions, mode
         "model": model.identity,
         "run": vars(run_options),
         "temporal": vars(options.temporal),
-        "segment_frames": options.segment_frames,
+        "segment_frames": options.chunk_frames,  # the key earlier versions wrote: their work still resumes
     }

@@ -109,7 +109,7 @@ class ShotRecorder:
 
 
 def pooled(pieces: Sequence[Mapping[int, ShotSums]]) -> dict[int, StatsByNorm]:
-    """Each shot's average statistics, from the sums that the segments of pass one recorded."""
+    """Each shot's average statistics, from the sums that the chunks of pass one recorded."""
     total: dict[int, ShotSums] = {}
     for piece in pieces:
         for shot, sums in piece.items():
@@ -117,7 +117,7 @@ def pooled(pieces: Sequence[Mapping[int, ShotSums]]) -> dict[int, StatsByNorm]:
     return {shot: sums.average() for shot, sums in total.items()}
 
 
-# --- saved with a segment, as plain arrays -------------------------------------------------
+# --- saved with a chunk, as plain arrays ---------------------------------------------------
 
 
 def stats_to_arrays(stats: Mapping[int, NormStats], prefix: str = "") -> dict[str, np.ndarray]:

@@ -1,7 +1,7 @@
-"""The work folder of a job: closed segments that an interrupted run resumes from.
+"""The work folder of a job: closed chunks that an interrupted run resumes from.
 
 It lies beside the output under a hidden name. ``job.json`` says which job made it (input,
-model, options); each finished segment has a ``.json`` record, written last, so a segment
+model, options); each finished chunk has a ``.json`` record, written last, so a chunk
 either has its record and everything it names, or counts as not done. On success the
 folder is removed.
 """
@@ -12,6 +12,7 @@ import json
 import logging
 import shutil
 from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,33 @@ from cyclegan_fx.io.atomic import atomic_output
 log = logging.getLogger("cyclegan_fx")
 
 _JOB = "job.json"
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    """A finished chunk's ``.json``: what resuming after it and joining it need. Unset fields are not written."""
+
+    frames: int
+    damage: int  # unreadable packets or files among its frames
+    last_key: int  # the medium's key of its last frame: a pts for video, a file position for sequences
+    cuts: tuple[int, ...] | None = None  # first pass of --temporal shot: the frames that start a shot
+    first_index: int | None = None  # video: its first frame, counted from the first of the job
+    first_pts: int | None = None  # video
+    last_duration: int | None = None  # video: of its last frame, in the stream's time base
+    extradata: str | None = None  # video: the encoder's header (hex) its packets need
+
+    def to_json(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+        if self.cuts is not None:
+            data["cuts"] = list(self.cuts)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ChunkRecord:
+        known = {f.name: data[f.name] for f in fields(cls) if f.name in data}
+        if "cuts" in known:
+            known["cuts"] = tuple(known["cuts"])
+        return cls(**known)
 
 
 def work_folder_for(output: Path) -> Path:
@@ -66,24 +94,24 @@ class WorkFolder:
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
 
-    # --- segments ------------------------------------------------------------------------
+    # --- chunks --------------------------------------------------------------------------
 
     def file(self, kind: str, index: int, suffix: str) -> Path:
         return self.path / f"{kind}-{index:05d}{suffix}"
 
-    def finished(self, kind: str) -> list[dict[str, Any]]:
-        """The records of the finished segments of ``kind``, in order, up to the first missing one."""
-        records = []
+    def finished(self, kind: str) -> list[ChunkRecord]:
+        """The records of the finished chunks of ``kind``, in order, up to the first missing one."""
+        records: list[ChunkRecord] = []
         while (path := self.file(kind, len(records), ".json")).is_file():
-            records.append(json.loads(path.read_text()))
+            records.append(ChunkRecord.from_json(json.loads(path.read_text())))
         return records
 
-    def finish(self, kind: str, index: int, record: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
-        """Close a segment: its arrays, then its record (which marks it finished)."""
+    def finish(self, kind: str, index: int, record: ChunkRecord, arrays: Mapping[str, np.ndarray]) -> None:
+        """Close a chunk: its arrays, then its record (which marks it finished)."""
         with atomic_output(self.file(kind, index, ".npz"), overwrite=True) as tmp:
             with tmp.open("wb") as f:
                 np.savez(f, **arrays)
-        self._write_json(self.file(kind, index, ".json").name, dict(record))
+        self._write_json(self.file(kind, index, ".json").name, record.to_json())
 
     def arrays(self, kind: str, index: int) -> dict[str, np.ndarray]:
         with np.load(self.file(kind, index, ".npz")) as data:

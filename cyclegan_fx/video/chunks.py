@@ -1,7 +1,7 @@
-"""Encode translated frames into the closed segments of the work folder, and read their packets back.
+"""Encode translated frames into the closed chunks of the work folder, and read their packets back.
 
-Every segment has an encoder of its own, so it starts with a keyframe at a known frame and
-needs nothing from the segments before it. Its packets are kept exactly as the encoder made
+Every chunk has an encoder of its own, so it starts with a keyframe at a known frame and
+needs nothing from the chunks before it. Its packets are kept exactly as the encoder made
 them (data, pts, dts, keyframe flag, and the duration of the frame each one carries).
 """
 
@@ -18,7 +18,7 @@ from cyclegan_fx.io.atomic import temporary_sibling
 from cyclegan_fx.video.encode import EncoderSpec, new_encoder
 from cyclegan_fx.video.frames import from_rgb
 from cyclegan_fx.video.inference import Frame
-from cyclegan_fx.video.work import WorkFolder
+from cyclegan_fx.video.work import ChunkRecord, WorkFolder
 
 KIND = "video"
 
@@ -40,20 +40,20 @@ class StoredPacket:
     keyframe: bool
 
 
-def write_segments(
-    frames: Iterator[Frame], work: WorkFolder, spec: EncoderSpec, muxer: str, segment_frames: int,
+def write_chunks(
+    frames: Iterator[Frame], work: WorkFolder, spec: EncoderSpec, muxer: str, chunk_frames: int,
     on_frame: Callable[[], None],
 ) -> None:
-    """Encode ``frames`` (translated, in order) into segments of ``segment_frames``; the last may be shorter."""
-    segment: _Segment | None = None
+    """Encode ``frames`` (translated, in order) into chunks of ``chunk_frames``; the last may be shorter."""
+    chunk: _Chunk | None = None
     for frame in frames:
-        if segment is None:
-            segment = _Segment(work, frame.index // segment_frames, spec, muxer)
-        segment.add(frame)
+        if chunk is None:
+            chunk = _Chunk(work, frame.index // chunk_frames, spec, muxer)
+        chunk.add(frame)
         on_frame()
-        if frame.ends_segment:
-            segment.close(frame)
-            segment = None
+        if frame.ends_chunk:
+            chunk.close(frame)
+            chunk = None
 
 
 def read_packets(work: WorkFolder, index: int) -> Iterator[StoredPacket]:
@@ -63,7 +63,7 @@ def read_packets(work: WorkFolder, index: int) -> Iterator[StoredPacket]:
             yield StoredPacket(f.read(size), pts, dts, duration, bool(keyframe))
 
 
-class _Segment:
+class _Chunk:
     def __init__(self, work: WorkFolder, index: int, spec: EncoderSpec, muxer: str) -> None:
         self.work, self.index, self.spec = work, index, spec
         self.encoder = new_encoder(spec, muxer)
@@ -87,19 +87,19 @@ class _Segment:
         self._store(self.encoder.encode(video_frame))
 
     def close(self, last: Frame) -> None:
-        """Flush the encoder and record the segment as finished."""
+        """Flush the encoder and record the chunk as finished."""
         self._store(self.encoder.encode(None))
         self.file.close()
         os.replace(self.partial, self.target)
-        record = {
-            "first_index": last.index + 1 - len(self.frames),
-            "frames": len(self.frames),
-            "first_pts": self.frames[0].pts,
-            "last_key": self.frames[-1].pts,
-            "last_duration": self.frames[-1].duration,
-            "damage": self.damage,
-            "extradata": bytes(self.encoder.extradata or b"").hex(),
-        }
+        record = ChunkRecord(
+            frames=len(self.frames),
+            damage=self.damage,
+            last_key=self.frames[-1].pts,
+            first_index=last.index + 1 - len(self.frames),
+            first_pts=self.frames[0].pts,
+            last_duration=self.frames[-1].duration,
+            extradata=bytes(self.encoder.extradata or b"").hex(),
+        )
         arrays = {"packets": np.array(self.rows, dtype=np.int64).reshape(-1, 5), "thumb": last.thumb, **last.state}
         self.work.finish(KIND, self.index, record, arrays)
 
