@@ -74,7 +74,8 @@ def test_uri_round_trip_writes_only_complete_objects(tmp_path, photo):
     pixels = (photo[:40, :48].astype(np.uint16) * 257) ^ 0x33
     from cyclegan_fx.io.image_format import ImageMeta
 
-    with pytest.raises(OutputError, match="^" + re.escape(f"Cannot write {target.text}: pixels must be")), local_target(target) as local:
+    refused = re.escape(f"Cannot write {target.text}: pixels must be")  # the object's name, not the local file's
+    with pytest.raises(OutputError, match="^" + refused), local_target(target) as local:
         write_image(local, np.dstack([pixels, pixels[:, :, :2]]), None, overwrite=False)  # five channels: refused
     assert not target.exists() and not (tmp_path / "store").exists()  # nothing uploaded, not even a part
     with local_target(target) as local:

@@ -219,5 +219,7 @@ def _core_size(grid: Grid) -> int:
 def _smaller_tile(grid: Grid, granularity: int, exc: BaseException) -> int:
     tile = round_up(_core_size(grid) // 2, granularity)
     if tile < max(64, granularity):
-        raise NotEnoughMemoryError("Out of memory even with the smallest tiles; free memory or use --device cpu.") from exc
+        raise NotEnoughMemoryError(
+            "Out of memory even with the smallest tiles; free memory or use --device cpu."
+        ) from exc
     return tile
