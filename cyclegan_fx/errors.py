@@ -51,6 +51,10 @@ class DeviceError(CycleganFxError):
     """The requested device or precision is not available here."""
 
 
+class NotEnoughMemoryError(DeviceError):
+    """An image needs more memory than the device or the host has free, even in the smallest pieces."""
+
+
 class RequestError(CycleganFxError):
     """A request to the local service is malformed: bad JSON, wrong fields, sizes or types."""
 

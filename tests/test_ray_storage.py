@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,16 +15,17 @@ import pytest
 from helpers import invoke
 from PIL import Image
 
-from cyclegan_fx.errors import ImageReadError
+from cyclegan_fx.errors import ImageReadError, OutputError
 from cyclegan_fx.io.image_read import load_image
 from cyclegan_fx.io.inputs import expand_inputs
 from cyclegan_fx.models import resolve_model
+from cyclegan_fx.runners.translate_file import write_image
 from cyclegan_fx.runtime.config import RunOptions
 
 pytest.importorskip("pyarrow", reason="the ray extra is not installed")
 
 from cyclegan_fx.scale.model_files import pack_model, unpack_model  # noqa: E402
-from cyclegan_fx.scale.storage import local_copy, locate, save, walk  # noqa: E402
+from cyclegan_fx.scale.storage import local_copy, local_target, locate, walk  # noqa: E402
 from cyclegan_fx.scale.work import WorkerSettings, WorkItem  # noqa: E402
 from cyclegan_fx.scale.worker import Translator  # noqa: E402
 
@@ -72,7 +74,12 @@ def test_uri_round_trip_writes_only_complete_objects(tmp_path, photo):
     pixels = (photo[:40, :48].astype(np.uint16) * 257) ^ 0x33
     from cyclegan_fx.io.image_format import ImageMeta
 
-    save(target, pixels, ImageMeta("PNG", b"icc-bytes-are-opaque", None))
+    refused = re.escape(f"Cannot write {target.text}: pixels must be")  # the object's name, not the local file's
+    with pytest.raises(OutputError, match="^" + refused), local_target(target) as local:
+        write_image(local, np.dstack([pixels, pixels[:, :, :2]]), None, overwrite=False)  # five channels: refused
+    assert not target.exists() and not (tmp_path / "store").exists()  # nothing uploaded, not even a part
+    with local_target(target) as local:
+        write_image(local, pixels, ImageMeta("PNG", b"icc-bytes-are-opaque", None), overwrite=False)
     assert sorted(p.name for p in (tmp_path / "store" / "x" / "y").iterdir()) == ["out.png"]
     assert target.exists()
     with local_copy(target) as local:
@@ -165,6 +172,7 @@ def test_help_never_imports_ray_or_pyarrow():
 OUT_OF_MEMORY = """
 import json, resource, sys
 from cyclegan_fx.models import resolve_model
+from cyclegan_fx.runners.translate_file import write_image
 from cyclegan_fx.runtime.config import RunOptions
 from cyclegan_fx.scale.model_files import pack_model
 from cyclegan_fx.scale.storage import locate

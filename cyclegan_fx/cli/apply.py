@@ -88,13 +88,8 @@ def _translate_all(runner, files, targets, options, overwrite: bool) -> int:
 
 def _translate_one(runner, source: Path, target: Path, options, overwrite: bool, report) -> None:
     from cyclegan_fx.io.folders import writable_folder
-    from cyclegan_fx.io.image_read import load_image
-    from cyclegan_fx.io.image_write import save_image
+    from cyclegan_fx.runners.translate_file import translate_file
 
-    if target.exists() and not overwrite:
-        raise OutputError(f"{target} exists already; pass --overwrite to replace it.")
     if not target.parent.is_dir():
         writable_folder(target.parent)
-    image = load_image(source, options.max_pixels)
-    result = runner.run(image.pixels, options, report)
-    save_image(target, result, image.meta, overwrite=overwrite)
+    translate_file(runner, source, target, options, overwrite, report)

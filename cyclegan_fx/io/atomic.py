@@ -26,6 +26,12 @@ def leftover_temporaries(path: Path) -> list[Path]:
         return []
 
 
+def refuse_existing(target: Path, overwrite: bool) -> None:
+    """Raise OutputError if ``target`` exists and may not be replaced."""
+    if target.exists() and not overwrite:
+        raise OutputError(f"{target} exists already; pass --overwrite to replace it.")
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike[str], overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary path; on success rename it to ``path``, on failure remove it.
@@ -35,8 +41,7 @@ def atomic_output(path: str | os.PathLike[str], overwrite: bool = False) -> Iter
     replaced when ``overwrite`` is true.
     """
     target = Path(path)
-    if target.exists() and not overwrite:
-        raise OutputError(f"{target} exists already; pass --overwrite to replace it.")
+    refuse_existing(target, overwrite)
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise OutputError(f"Cannot write {target}: folder {folder} does not exist.")

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from cyclegan_fx.errors import ConfigError, DeviceError, ImageTooLargeError, ImageTooSmallError
+from cyclegan_fx.errors import ConfigError, ImageTooLargeError, ImageTooSmallError, NotEnoughMemoryError
 from cyclegan_fx.networks import Generator
 from cyclegan_fx.runtime import pixels, resample
 from cyclegan_fx.runtime.backend import Backend, NormHook, NormStats
@@ -207,5 +207,7 @@ def _core_size(grid: Grid) -> int:
 def _smaller_tile(grid: Grid, granularity: int, exc: BaseException) -> int:
     tile = round_up(_core_size(grid) // 2, granularity)
     if tile < max(64, granularity):
-        raise DeviceError("Out of memory even with the smallest tiles; free memory or use --device cpu.") from exc
+        raise NotEnoughMemoryError(
+            "Out of memory even with the smallest tiles; free memory or use --device cpu."
+        ) from exc
     return tile

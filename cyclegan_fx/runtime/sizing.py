@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from cyclegan_fx.errors import DeviceError
+from cyclegan_fx.errors import NotEnoughMemoryError
 from cyclegan_fx.networks import Program
 from cyclegan_fx.runtime.backend import Backend
 from cyclegan_fx.runtime.config import StatsMode
@@ -95,7 +95,7 @@ def place_canvases(
         if need <= host:
             return schedule, torch.device("cpu")
     need = canvas_bytes(program, candidates[-1], grid, itemsize)
-    raise DeviceError(
+    raise NotEnoughMemoryError(
         f"Exact statistics for a {grid.width}x{grid.height} image need {need / 2**30:.1f} GiB of memory "
         f"but {max(host, 0) / 2**30:.1f} GiB is available; use --stats thumbnail or a smaller --work-size."
     )

@@ -1,7 +1,7 @@
 """Where batch inputs and outputs live: local paths, or URIs of pyarrow filesystems (s3://, gs://, file://).
 
-Pixels are never decoded here: an object is copied to a local temporary file that the project's reader
-decodes, and a result is encoded by the project's writer into a local temporary file that is then
+Pixels are never decoded or encoded here: an object is copied to a local temporary file that the project's
+reader decodes, and the project's writer encodes a result into a local temporary file that is then
 uploaded. Only complete files ever get their final name, so "the output exists" means "it is done".
 """
 
@@ -17,13 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-import numpy as np
-
 from cyclegan_fx.errors import ConfigError, CycleganFxError, ImageReadError, OutputError
 from cyclegan_fx.extras import require_extra
 from cyclegan_fx.io.atomic import temporary_sibling
-from cyclegan_fx.io.image_format import ImageMeta
-from cyclegan_fx.io.image_write import save_image
 from cyclegan_fx.io.inputs import is_image_name
 
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -173,22 +169,23 @@ def local_copy(source: Location) -> Iterator[Path]:
             yield local
 
 
-def save(target: Location, pixels: np.ndarray, meta: ImageMeta) -> None:
-    """Write an image with the project's writer; ``target`` appears only once complete.
+@contextlib.contextmanager
+def local_target(target: Location) -> Iterator[Path]:
+    """A local path to write ``target`` to with the project's writer; ``target`` appears only once complete.
 
-    Local: the writer's own temporary name and rename. A pyarrow filesystem: the encoded file is uploaded
-    under a hidden temporary key, then moved to the final key (a rename on local and HDFS filesystems; a
-    server-side copy and delete on S3 and GCS, where an upload that fails half-way could otherwise
-    publish a partial object under the final key).
+    Local: ``target`` itself (its folder created), which the writer fills under a temporary name and renames.
+    A pyarrow filesystem: a local temporary file, uploaded on a clean exit under a hidden temporary key, then
+    moved to the final key (a rename on local and HDFS filesystems; a server-side copy and delete on S3 and
+    GCS, where an upload that fails half-way could otherwise publish a partial object under the final key).
     """
     if target.fs is None:
         _make_parent(target)
-        save_image(target.path, pixels, meta)
+        yield Path(target.path)
         return
     with tempfile.TemporaryDirectory(prefix="cyclegan-fx-") as folder:
         local = Path(folder) / target.name
         with _named_as(local, target.text):
-            save_image(local, pixels, meta)
+            yield local
         _upload(local, target)
 
 

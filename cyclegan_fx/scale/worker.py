@@ -1,4 +1,4 @@
-"""The work one Ray actor does: load the model once, then translate files one by one exactly as ``apply`` does.
+"""The work one Ray actor does: load the model once, then translate files with the steps ``apply`` uses.
 
 Plain Python: the driver turns the class into an actor with ``ray.remote``, and a test can call it directly.
 """
@@ -6,7 +6,6 @@ Plain Python: the driver turns the class into an actor with ``ray.remote``, and 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 
@@ -23,24 +22,18 @@ class Translator:
     def __init__(self, settings: WorkerSettings, model: Callable[[], ModelFiles]) -> None:
         import torch
 
-        from cyclegan_fx.models import resolve_model
-        from cyclegan_fx.runners.factory import open_runner
+        from cyclegan_fx.runners.cache import RunnerCache, RunnerKey
 
         self.settings = settings
-        # One image in the runner at a time (its memory plan assumes so); reading and writing overlap it.
-        self.runner_lock = threading.Lock()
-        self.runner = None
+        self.runners = RunnerCache()
+        self.key: RunnerKey | None = None
         self.problem: CycleganFxError | None = None
         if settings.threads:
             torch.set_num_threads(settings.threads)
         try:
-            files = model()
-        except Exception as exc:  # noqa: BLE001 - reported by ready() and by every item
-            self.problem = ConfigError(f"The worker could not get the model from the driver ({type(exc).__name__}).")
-            return
-        try:
-            self.runner = open_runner(resolve_model(unpack_model(files)), settings.direction, settings.device,
-                                      settings.precision, settings.backend)
+            self.key = RunnerKey(_fetch(model), settings.direction, settings.device, settings.precision,
+                                 settings.backend)
+            self.runners.get(self.key)
         except CycleganFxError as exc:
             self.problem = exc
 
@@ -67,15 +60,23 @@ class Translator:
         return Outcome(source.text, target.text, "written", seconds=time.monotonic() - started)
 
     def _translate(self, source, target) -> None:
-        from cyclegan_fx.io.image_read import load_image
-        from cyclegan_fx.scale.storage import local_copy, save
+        """Reading and writing overlap other threads' images; the runner takes one image at a time."""
+        from cyclegan_fx.runners.translate_file import translate_file
+        from cyclegan_fx.scale.storage import local_copy, local_target
 
-        options = self.settings.options
-        with local_copy(source) as path:
-            image = load_image(path, options.max_pixels)
-        with self.runner_lock:
-            result = self.runner.run(image.pixels, options)
-        save(target, result, image.meta)
+        runner = self.runners.get(self.key)
+        with local_copy(source) as path, local_target(target) as local:
+            translate_file(runner, path, local, self.settings.options, overwrite=False)
+
+
+def _fetch(model: Callable[[], ModelFiles]) -> str:
+    """The model unpacked on this node, as ``resolve_model`` takes it."""
+    try:
+        files = model()
+    except Exception as exc:  # whatever Ray raised: one sentence with the first line of its message
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
+        raise ConfigError(f"The worker could not get the model from the driver: {detail}.") from exc
+    return unpack_model(files)
 
 
 def _unexpected(source: str, exc: Exception) -> str:

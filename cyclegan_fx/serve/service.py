@@ -15,7 +15,7 @@ import numpy as np
 from cyclegan_fx import __version__
 from cyclegan_fx.errors import CycleganFxError, JobCancelled
 from cyclegan_fx.models import ModelStore
-from cyclegan_fx.runtime.runner import Runner
+from cyclegan_fx.runners.cache import RunnerCache, RunnerKey, WarmRunner
 from cyclegan_fx.serve.config import ServiceConfig
 from cyclegan_fx.serve.jobs import Job, JobBook
 from cyclegan_fx.serve.protocol import TranslateRequest
@@ -34,7 +34,7 @@ class Service:
         self.store = store
         self.device = resolve_device(config.device)
         self.jobs = JobBook()
-        self._runners: dict[tuple[str, str], Runner] = {}  # only the queue's thread adds to it
+        self._runners = RunnerCache(resolve=store.get)  # a store name only: the API never opens a path it was given
         self._queue = ThreadPoolExecutor(1, thread_name_prefix=f"cyclegan-fx-{self.device.type}")
         self._last_activity = time.monotonic()
         self._requests = 0  # being handled now
@@ -76,18 +76,9 @@ class Service:
                  pixels.shape[0], job.finished - job.started)
         return result
 
-    def _runner(self, model: str, direction: str) -> Runner:
-        key = (model, direction)
-        if key not in self._runners:
-            from cyclegan_fx.runners.factory import open_runner
-
-            started = time.monotonic()
-            found = self.store.get(model)  # a store name only: the API never opens a path it was given
-            found.direction(direction)
-            self._runners[key] = open_runner(found, direction, self.config.device, self.config.precision,
-                                             self.config.backend)
-            log.info("Loaded %s (%s) in %.1f s.", model, direction, time.monotonic() - started)
-        return self._runners[key]
+    def _runner(self, model: str, direction: str) -> WarmRunner:
+        config = self.config
+        return self._runners.get(RunnerKey(model, direction, config.device, config.precision, config.backend))
 
     def cancel(self, job_id: str) -> Job | None:
         job = self.jobs.get(job_id)
@@ -114,7 +105,7 @@ class Service:
             "device": str(self.device),
             "precision": self.config.precision,
             "backend": self.config.backend,
-            "loaded": [f"{model}/{direction}" for model, direction in list(self._runners)],
+            "loaded": [f"{key.model}/{key.direction}" for key in self._runners.loaded()],
             "active_jobs": self.jobs.active_count(),
             "idle_timeout": self.config.idle_timeout,
         }

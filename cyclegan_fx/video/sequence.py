@@ -18,8 +18,7 @@ from cyclegan_fx import __version__
 from cyclegan_fx.errors import ConfigError, ImageReadError, OutputError, VideoReadError
 from cyclegan_fx.io.atomic import temporary_sibling
 from cyclegan_fx.io.image_format import SUPPORTED_SUFFIXES, ImageMeta
-from cyclegan_fx.io.image_read import load_image
-from cyclegan_fx.io.image_write import save_image
+from cyclegan_fx.runners.translate_file import read_image, write_image
 from cyclegan_fx.runtime.config import RunOptions
 from cyclegan_fx.runtime.runner import Runner
 from cyclegan_fx.video.clip import Report
@@ -76,7 +75,7 @@ def translate_sequence(
         raise OutputError(f"{output} is a file; the frames of a sequence go into a folder.")
     check_target(output, options.overwrite)
     work = WorkFolder.prepare(output, _job(files, run_options, options, model), options.resume)
-    sequence = ImageSequence(files, work.path / "frames", run_options.max_pixels)
+    sequence = ImageSequence(files, work.path / "frames", run_options)
     with keeping_finished_work(work, (STATS, KIND)):
         outcome = run_passes(sequence, runner, run_options, options, work, progress)
         _deliver(sequence.folder, output, options.overwrite)
@@ -93,10 +92,10 @@ class ImageSequence:
 
     kind = KIND
 
-    def __init__(self, files: list[Path], folder: Path, max_pixels: int) -> None:
+    def __init__(self, files: list[Path], folder: Path, options: RunOptions) -> None:
         self.files = files
         self.folder = folder  # translated frames collect here, inside the work folder
-        self.max_pixels = max_pixels
+        self.options = options  # its max_pixels refuses a frame before it is decoded
         self.expected_frames = len(files)
 
     def frames(self, resume: Resume | None, cut_threshold: float) -> Iterator[Frame]:
@@ -108,7 +107,7 @@ class ImageSequence:
         for position in range((resume.key + 1) if resume else 0, len(self.files)):
             path = self.files[position]
             try:
-                image = load_image(path, self.max_pixels)
+                image = read_image(path, self.options)
             except ImageReadError as exc:
                 log.warning("%s", exc)
                 damage += 1
@@ -134,7 +133,7 @@ class ImageSequence:
         count = damage = 0
         for frame in frames:
             stamp: FrameFile = frame.stamp
-            save_image(self.folder / stamp.name, frame.result, stamp.meta, overwrite=True)
+            write_image(self.folder / stamp.name, frame.result, stamp.meta, overwrite=True)
             frame.result = None
             count += 1
             damage += frame.damage

@@ -9,12 +9,12 @@ import time
 from dataclasses import dataclass
 from types import FrameType
 
+from cyclegan_fx.runners.cache import RunnerCache
 from cyclegan_fx.watch.config import WatchConfig
 from cyclegan_fx.watch.folder import HotFolder
 from cyclegan_fx.watch.logs import fields
-from cyclegan_fx.watch.models import LoadedModels
 from cyclegan_fx.watch.owner import Owner
-from cyclegan_fx.watch.pipeline import Pipeline
+from cyclegan_fx.watch.pipeline import Pipeline, runner_key
 
 log = logging.getLogger("cyclegan_fx")
 
@@ -67,11 +67,11 @@ def run(config: WatchConfig) -> Summary:
     folders = [HotFolder(folder, config, owner) for folder in config.folders]
     for folder in folders:
         folder.check()
-    models = LoadedModels()
-    for folder in folders:
-        models.load(folder.config.model)
+    runners = RunnerCache()
+    for folder in folders:  # a model that is missing or cannot run here stops the start in one sentence
+        runners.get(runner_key(folder.config.model))
     wake = threading.Event()
-    pipeline = Pipeline(models, config.max_in_flight, wake)
+    pipeline = Pipeline(runners, config.max_in_flight, wake)
     with StopSignals(wake) as stop:
         pipeline.start()
         for folder in folders:

@@ -207,7 +207,7 @@ class HotFolder:
         self.in_flight.discard(job.claim.id)
         message = str(problem) or type(problem).__name__
         self.stats.error(str(job.claim.source), message)
-        log.error("%s: %s; it stays claimed and is tried again later.", job.claim.source, message,
+        log.error("%s: %s; it stays claimed and is tried again later.", job.claim.source, message.rstrip("."),
                   extra=fields(event="error", inbox=str(self.config.inbox), file=str(job.claim.source), reason=message))
 
     def put_back(self, job: Job) -> None:

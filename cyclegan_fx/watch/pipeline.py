@@ -16,11 +16,11 @@ import numpy as np
 
 from cyclegan_fx.errors import CycleganFxError
 from cyclegan_fx.io.image_format import ImageMeta
-from cyclegan_fx.io.image_read import load_image
-from cyclegan_fx.io.image_write import save_image
+from cyclegan_fx.runners.cache import RunnerCache, RunnerKey
+from cyclegan_fx.runners.translate_file import about_the_input, read_image, translate_pixels, write_image
+from cyclegan_fx.runtime.devices import is_out_of_memory
 from cyclegan_fx.watch.claims import Claim, Claims
-from cyclegan_fx.watch.config import FolderConfig
-from cyclegan_fx.watch.models import LoadedModels
+from cyclegan_fx.watch.config import FolderConfig, ModelChoice
 
 log = logging.getLogger("cyclegan_fx")
 
@@ -47,14 +47,14 @@ class Job:
     result: np.ndarray | None = None
     written: bool = False  # the output existed already: a re-taken claim whose owner stopped after writing it
     reason: str | None = None  # the input is bad: why, in one sentence
-    trouble: BaseException | None = None  # not the input's fault (its file vanished with the inbox)
+    trouble: BaseException | None = None  # not the input's fault (its file vanished with the inbox, the runner failed)
     seconds: float = 0.0  # time spent on it in the stages, waiting excluded
 
 
 class Pipeline:
-    def __init__(self, models: LoadedModels, capacity: int, wake: threading.Event) -> None:
+    def __init__(self, runners: RunnerCache, capacity: int, wake: threading.Event) -> None:
         """``capacity``: claimed jobs in the pipeline at once; ``wake`` is set whenever one leaves it."""
-        self.models = models
+        self.runners = runners
         self.capacity = capacity
         self.wake = wake
         self._decode_queue: queue.Queue[Job | None] = queue.Queue(maxsize=capacity)
@@ -139,8 +139,8 @@ class Pipeline:
             return
         held = claims.held_path(job.claim)
         try:
-            image = load_image(held, job.folder.config.options.max_pixels)
-        except Exception as exc:  # decoders raise many types for bad data; load_image types the usual ones
+            image = read_image(held, job.folder.config.options)
+        except Exception as exc:  # decoders raise many types for bad data; the reader types the usual ones
             self._blame(job, exc, held)
             return
         job.pixels, job.meta = image.pixels, image.meta
@@ -149,11 +149,16 @@ class Pipeline:
     def _translate(self, job: Job) -> None:
         if job.pixels is None:
             return
+        config = job.folder.config
         try:
-            runner = self.models.runner(job.folder.config.model)
-            job.result = runner.run(job.pixels, job.folder.config.options)
+            runner = self.runners.get(runner_key(config.model))
+            job.result = translate_pixels(runner, job.pixels, config.options)
         except Exception as exc:
-            self._blame(job, exc, job.folder.claims.held_path(job.claim))
+            if about_the_input(exc):
+                self._blame(job, exc, job.folder.claims.held_path(job.claim))
+            else:  # the device, the model or a bug: the image may well pass when tried again
+                log.debug("Runner failure on %s", job.claim.source, exc_info=exc)
+                job.trouble = exc
         finally:
             job.pixels = None
 
@@ -166,7 +171,7 @@ class Pipeline:
                 folder.reject(job)
             else:
                 if not job.written:
-                    save_image(folder.claims.output_path(job.claim), job.result, job.meta)
+                    write_image(folder.claims.output_path(job.claim), job.result, job.meta, overwrite=False)
                 folder.complete(job)
         except Exception as exc:  # a folder not writable, a full disk: not the input's fault
             folder.set_aside(job, exc)
@@ -180,8 +185,13 @@ class Pipeline:
             job.trouble = exc
         elif isinstance(exc, CycleganFxError):
             job.reason = str(exc).replace(str(held), str(job.claim.source))
-        elif isinstance(exc, MemoryError):
+        elif isinstance(exc, MemoryError) or is_out_of_memory(exc):
             job.reason = f"There is not enough memory to translate {job.claim.source}."
         else:
             log.debug("Unexpected error on %s", job.claim.source, exc_info=exc)
             job.reason = f"Unexpected error on {job.claim.source}: {exc}."
+
+
+def runner_key(choice: ModelChoice) -> RunnerKey:
+    """The runner a folder's model choice names; folders with equal choices share it."""
+    return RunnerKey(choice.model, choice.direction, choice.device, choice.precision, choice.backend)
