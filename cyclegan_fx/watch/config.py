@@ -145,10 +145,15 @@ def _converted(table: Mapping[str, Any], path: Path, allowed: tuple[str, ...]) -
             kind, check = _KEYS[name]
             out[name] = _convert(name, value, kind, check, path)
         else:
-            out |= checked(schema, {name: value}, label=lambda _: f"Option {key!r} in {path}")
+            out[name] = _field_value(schema, name, value, key, path)
     if "model" in out and _names_a_file(out["model"]):  # a store name, or a path relative to the file
         out["model"] = str((path.parent / Path(out["model"]).expanduser()).absolute())
     return out
+
+
+def _field_value(schema: type, name: str, value: Any, key: str, path: Path) -> Any:
+    """A run option or model choice of the file, held to the rule of that field of ``schema``."""
+    return checked(schema, {name: value}, label=lambda _: f"Option {key!r} in {path}")[name]
 
 
 def _convert(name: str, value: Any, kind: str, check: Callable[[Any], bool] | None, path: Path) -> Any:
