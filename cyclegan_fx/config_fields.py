@@ -119,7 +119,8 @@ def _breaks(meta: Mapping[str, Any], value: Any, low: float | None) -> bool:
     if isinstance(value, str) or meta["choices"]:
         return bool(meta["words"] or meta["choices"]) and value not in (*meta["words"], *(meta["choices"] or ()))
     low = meta["minimum"] if meta["minimum"] is not None else low
-    return (low is not None and value < low) or (meta["maximum"] is not None and value > meta["maximum"])
+    # "not >=" rather than "<", so that NaN is outside every range
+    return (low is not None and not value >= low) or (meta["maximum"] is not None and not value <= meta["maximum"])
 
 
 def _sentence(label: str, meta: Mapping[str, Any], kind: type, value: Any, low: float | None) -> str:

@@ -17,11 +17,12 @@ from cyclegan_fx.errors import ConfigError
 _CLICK_TYPES = {int: click.INT, float: click.FLOAT, str: click.STRING, Path: click.Path(path_type=Path)}
 
 
-class _TextType(click.ParamType):
-    """A flag whose text the field's own parser reads ('4G', 'full'); the field's rule checks the result."""
+class _FieldType:
+    """A flag's text read by its field's own parser and rule, so that it is refused in the words TOML and JSON get;
+    mixed into the click type that --help shows."""
 
-    def __init__(self, config_type: type, field: str, metavar: str) -> None:
-        self.config_type, self.field, self.name = config_type, field, metavar
+    config_type: type
+    field: str
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if not isinstance(value, str):
@@ -32,16 +33,36 @@ class _TextType(click.ParamType):
             raise click.UsageError(str(exc), ctx) from None
 
 
+class _Text(_FieldType, click.ParamType):
+    pass
+
+
+class _Choice(_FieldType, click.Choice):
+    pass
+
+
+class _IntRange(_FieldType, click.IntRange):
+    pass
+
+
+class _FloatRange(_FieldType, click.FloatRange):
+    pass
+
+
 def _click_type(config_type: type, f: dataclasses.Field, kind: type) -> click.ParamType:
-    """Choices, a number range or the field's own text parser, as the field's metadata gives them."""
+    """The field's own text parser, choices or number range, as the field's metadata gives them."""
     meta = f.metadata
     if meta["parse"] or meta["words"]:
-        return _TextType(config_type, f.name, meta["metavar"])
-    if meta["choices"]:
-        return click.Choice(meta["choices"])
-    if meta["minimum"] is not None or meta["maximum"] is not None:
-        return (click.IntRange if kind is int else click.FloatRange)(meta["minimum"], meta["maximum"])
-    return _CLICK_TYPES[kind]
+        shown = _Text()
+        shown.name = meta["metavar"]
+    elif meta["choices"]:
+        shown = _Choice(meta["choices"])
+    elif meta["minimum"] is not None or meta["maximum"] is not None:
+        shown = (_IntRange if kind is int else _FloatRange)(meta["minimum"], meta["maximum"])
+    else:
+        return _CLICK_TYPES[kind]
+    shown.config_type, shown.field = config_type, f.name
+    return shown
 
 
 def _flag(config_type: type, f: dataclasses.Field, kind: type) -> Callable:
