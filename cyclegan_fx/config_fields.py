@@ -85,15 +85,15 @@ def checked(config_type: type, values: Mapping[str, Any], label: Callable[[str],
     return out
 
 
-def from_text(config_type: type, name: str, text: str, label: Callable[[str], str] = flag) -> Any:
+def from_text(config_type: type, name: str, text: str) -> Any:
     """A command-line ``text`` as the value of field ``name``, held to its rule."""
     meta = next(f.metadata for f in dataclasses.fields(config_type) if f.name == name)
     kind = field_kinds(config_type)[name]
     try:
         value = text if text in meta["words"] else (meta["parse"] or kind)(text)
     except ValueError:
-        raise ConfigError(_sentence(label(name), meta, kind, text, None)) from None
-    return checked(config_type, {name: value}, label)[name]
+        raise ConfigError(_sentence(flag(name), meta, kind, text, None)) from None
+    return checked(config_type, {name: value})[name]
 
 
 _WRONG = object()
