@@ -135,7 +135,7 @@ def test_a_batch_reports_bad_files_and_translates_the_rest(tmp_path, small):
         (["--model", "{tmp}/foreign.pth"], "match no supported generator layout"),
         (["--model", "{tmp}/evil.pth"], "could run code"),
         (["--direction", "b2a"], "has no b2a generator"),
-        (["--work-size", "huge"], "neither a number of pixels nor 'full'"),
+        (["--work-size", "huge"], "--work-size must be 'full', 'model' or a whole number of at least 16, not 'huge'"),
     ],
 )
 def test_bad_requests_get_one_sentence_and_no_output(tmp_path, small, args, message):

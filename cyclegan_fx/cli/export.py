@@ -7,12 +7,14 @@ from pathlib import Path
 
 import click
 
+from cyclegan_fx.runtime.config import DIRECTIONS
+
 log = logging.getLogger("cyclegan_fx")
 
 
 @click.command()
 @click.argument("model")
-@click.option("-d", "--direction", type=click.Choice(["a2b", "b2a"]), default="a2b", show_default=True)
+@click.option("-d", "--direction", type=click.Choice(DIRECTIONS), default="a2b", show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["onnx", "engine"]), required=True)
 @click.option("--precision", type=click.Choice(["fp32", "fp16"]), default=None,
               help="Graph precision (default: fp32 for onnx; engines are always fp16 with fp32 norms).")

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from cyclegan_fx.runtime.config import DIRECTIONS
+
 log = logging.getLogger("cyclegan_fx")
 
 
@@ -39,7 +41,7 @@ def list_models() -> None:
 @click.option("--label", default=None, help="Menu label of a2b, e.g. 'Summer to Winter'. Default: the name.")
 @click.option("--label-b2a", default=None,
               help="Menu label of b2a. Default: the a2b label reversed ('Winter to Summer'), else 'NAME (reverse)'.")
-@click.option("--direction", type=click.Choice(["a2b", "b2a"]), default="a2b", show_default=True,
+@click.option("--direction", type=click.Choice(DIRECTIONS), default="a2b", show_default=True,
               help="Which direction this generator translates; import twice for both.")
 @click.option("--training-size", type=click.IntRange(min=16), default=None, help="Crop size it was trained at.")
 @click.option("--work-size", type=click.IntRange(min=16), default=1024, show_default=True,
@@ -84,7 +86,7 @@ def download(name: str | None, list_: bool, url: str | None, force: bool) -> Non
 @models.command("label")
 @click.argument("name")
 @click.argument("label")
-@click.option("--direction", type=click.Choice(["a2b", "b2a"]), default="a2b", show_default=True,
+@click.option("--direction", type=click.Choice(DIRECTIONS), default="a2b", show_default=True,
               help="Which direction's menu label to set.")
 def label(name: str, label: str, direction: str) -> None:
     """Set the menu label of NAME (GIMP shows it after a restart), e.g. 'Winter to Summer' --direction b2a."""
@@ -119,7 +121,7 @@ def info(name: str) -> None:
 @click.argument("student")
 @click.argument("teacher")
 @click.argument("photos", nargs=-1, required=True)
-@click.option("--direction", type=click.Choice(["a2b", "b2a"]), default="a2b", show_default=True,
+@click.option("--direction", type=click.Choice(DIRECTIONS), default="a2b", show_default=True,
               help="Which direction of both models to compare.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--record", is_flag=True, help="Store the figures in STUDENT's model.json ('models info' shows them).")

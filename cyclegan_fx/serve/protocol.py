@@ -13,9 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from cyclegan_fx.config_fields import checked
 from cyclegan_fx.errors import ConfigError, RequestError
 from cyclegan_fx.models.store import check_name
-from cyclegan_fx.runtime.config import RunOptions, WorkSize
+from cyclegan_fx.runtime.config import ModelChoice, RunOptions, WorkSize
 
 DTYPES = {"uint8": np.dtype("<u1"), "uint16": np.dtype("<u2"), "float32": np.dtype("<f4")}
 MAX_HEADER = 64 * 1024
@@ -60,11 +61,11 @@ def parse_header(line: bytes) -> TranslateRequest:
         raise RequestError(f"Unknown request field {unknown[0]!r}; known: {', '.join(sorted(_FIELDS))}.")
     return TranslateRequest(
         model=_model(data.get("model")),
-        direction=_choice(data.get("direction", "a2b"), "direction", ("a2b", "b2a")),
+        direction=_field(ModelChoice, "direction", data.get("direction", "a2b")),
         shape=_shape(data.get("shape")),
         dtype=_choice(data.get("dtype"), "dtype", tuple(DTYPES)),
-        strength=_strength(data.get("strength")),
-        work_size=_work_size(data.get("work_size")),
+        strength=_field(RunOptions, "strength", data.get("strength"), optional=True),
+        work_size=_field(RunOptions, "work_size", data.get("work_size"), optional=True),
         job=_job(data.get("job")),
     )
 
@@ -107,6 +108,16 @@ def _choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def _field(schema: type, name: str, value: Any, optional: bool = False) -> Any:
+    """Field ``name`` of the request held to the rule of that field of ``schema``; an ``optional`` one may be None."""
+    if optional and value is None:
+        return None
+    try:
+        return checked(schema, {name: value}, label=repr)[name]
+    except ConfigError as exc:
+        raise RequestError(str(exc)) from None
+
+
 def _integer(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -119,24 +130,6 @@ def _shape(value: Any) -> tuple[int, ...]:
     if len(value) == 3 and value[2] not in (1, 2, 3, 4):
         raise RequestError(f"An image must have 1 to 4 channels, not {value[2]}.")
     return tuple(value)
-
-
-def _strength(value: Any) -> float | None:
-    if value is None:
-        return None
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.0 <= value <= 1.0:
-        raise RequestError(f"'strength' must be a number from 0 to 1, not {value!r}.")
-    return float(value)
-
-
-def _work_size(value: Any) -> WorkSize | None:
-    if value is None:
-        return None
-    if value in ("model", "full") and isinstance(value, str):
-        return value
-    if _integer(value) and value >= 16:
-        return value
-    raise RequestError(f"'work_size' must be 'model', 'full' or a long side of at least 16 pixels, not {value!r}.")
 
 
 def _job(value: Any) -> str | None:

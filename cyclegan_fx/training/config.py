@@ -6,9 +6,9 @@ import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any
 
-from cyclegan_fx.config_fields import check_fields, flag, option
+from cyclegan_fx.config_fields import check_fields, field_kinds, flag, option
 from cyclegan_fx.errors import ConfigError
 from cyclegan_fx.io.toml_file import read_toml_file
 
@@ -144,15 +144,9 @@ def _dir_or_none(path: Path) -> Path | None:
     return path if path.is_dir() else None
 
 
-def field_types() -> dict[str, Any]:
-    """Each option's type, with ``X | None`` reduced to ``X``."""
-    hints = get_type_hints(TrainConfig)
-    return {name: next(t for t in getattr(hint, "__args__", (hint,)) if t is not type(None)) for name, hint in hints.items()}
-
-
 def coerce(name: str, value: Any, source: str) -> Any:
     """``value`` as the type of option ``name``, or a ConfigError naming ``source``."""
-    kind = field_types().get(name)
+    kind = field_kinds(TrainConfig).get(name)
     if kind is None:
         raise ConfigError(f"Unknown option {name!r} in {source}.")
     if kind is float and isinstance(value, int) and not isinstance(value, bool):

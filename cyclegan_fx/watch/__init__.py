@@ -5,6 +5,6 @@ killed at any moment resumes without losing, duplicating or half-writing a file.
 is ``cyclegan_fx.watch.daemon.run`` (it loads models, so it is not imported here).
 """
 
-from cyclegan_fx.watch.config import FolderConfig, ModelChoice, WatchConfig, folder_config, load_config
+from cyclegan_fx.watch.config import FolderConfig, WatchConfig, folder_config, load_config
 
-__all__ = ["FolderConfig", "ModelChoice", "WatchConfig", "folder_config", "load_config"]
+__all__ = ["FolderConfig", "WatchConfig", "folder_config", "load_config"]

@@ -12,24 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cyclegan_fx.config_fields import checked
 from cyclegan_fx.errors import ConfigError
 from cyclegan_fx.io.toml_file import read_toml_file
-from cyclegan_fx.runtime.config import BACKENDS, DEVICES, PRECISIONS, RunOptions, StatsMode
+from cyclegan_fx.runtime.config import ModelChoice, RunOptions
 
 OUTPUT_FORMATS = ("same", "png", "jpg", "tif")
-DIRECTIONS = ("a2b", "b2a")
 WORK_FOLDER = ".cyclegan-fx"
-
-
-@dataclass(frozen=True)
-class ModelChoice:
-    """Which runner a folder uses; folders with equal choices share one loaded model."""
-
-    model: str = "vintage"
-    direction: str = "a2b"
-    device: str = "auto"
-    precision: str = "auto"
-    backend: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -53,8 +42,6 @@ class FolderConfig:
             raise ConfigError(f"Output format must be one of {', '.join(OUTPUT_FORMATS)}, not {self.format!r}.")
         if self.settle < 0:
             raise ConfigError(f"--settle must be 0 or more seconds, not {self.settle}.")
-        if self.model.direction not in DIRECTIONS:
-            raise ConfigError(f"Direction must be a2b or b2a, not {self.model.direction!r}.")
 
     @property
     def outbox(self) -> Path:
@@ -119,13 +106,11 @@ def folder_config(values: Mapping[str, Any]) -> FolderConfig:
         raise ConfigError(f"Unknown folder option {sorted(unknown)[0]!r}; known: {', '.join(sorted(_FOLDER_KEYS))}.")
     if values.get("inbox") is None:
         raise ConfigError("Each hot folder needs an inbox.")
-    run = {k: values[k] for k in _RUN_FIELDS if k in values}
-    if "stats" in run:
-        run["stats"] = StatsMode(run["stats"])
+    run = checked(RunOptions, {k: values[k] for k in _RUN_FIELDS if k in values})
+    model = ModelChoice(**checked(ModelChoice, {k: values[k] for k in _MODEL_FIELDS if k in values}))
     plain_keys = ("inbox", "output", "done", "failed", "settle", "recursive", "format")
     plain = {k: values[k] for k in plain_keys if k in values}
     lists = {k: tuple(values[k]) for k in ("include", "exclude") if k in values}
-    model = ModelChoice(**{k: values[k] for k in _MODEL_FIELDS if k in values})
     return FolderConfig(model=model, options=RunOptions(**run), **plain, **lists)
 
 
@@ -155,28 +140,34 @@ def _converted(table: Mapping[str, Any], path: Path, allowed: tuple[str, ...]) -
         name = key.replace("-", "_")
         if name not in allowed:
             raise ConfigError(f"Unknown option {key!r} in {path}; known: {', '.join(sorted(allowed))}.")
-        kind, check = _KEYS[name]
-        out[name] = _convert(name, value, kind, check, path)
+        schema = RunOptions if name in _RUN_FIELDS else ModelChoice if name in _MODEL_FIELDS else None
+        if schema is None:
+            kind, check = _KEYS[name]
+            out[name] = _convert(name, value, kind, check, path)
+        else:
+            out[name] = _field_value(schema, name, value, key, path)
+    if "model" in out and _names_a_file(out["model"]):  # a store name, or a path relative to the file
+        out["model"] = str((path.parent / Path(out["model"]).expanduser()).absolute())
     return out
+
+
+def _field_value(schema: type, name: str, value: Any, key: str, path: Path) -> Any:
+    """A run option or model choice of the file, held to the rule of that field of ``schema``."""
+    return checked(schema, {name: value}, label=lambda _: f"Option {key!r} in {path}")[name]
 
 
 def _convert(name: str, value: Any, kind: str, check: Callable[[Any], bool] | None, path: Path) -> Any:
     ok = {
         "path": isinstance(value, str),
         "str": isinstance(value, str),
-        "model": isinstance(value, str),
-        "int": isinstance(value, int) and not isinstance(value, bool),
         "float": isinstance(value, (int, float)) and not isinstance(value, bool),
         "bool": isinstance(value, bool),
         "globs": isinstance(value, list) and all(isinstance(v, str) for v in value),
-        "work_size": value in ("full", "model") or isinstance(value, int) and not isinstance(value, bool),
     }[kind]
     if not ok or (check is not None and not check(value)):
         raise ConfigError(f"Option {name!r} in {path} has an invalid value {value!r}.")
     if kind == "path":
         return (path.parent / Path(value).expanduser()).absolute()
-    if kind == "model" and _names_a_file(value):
-        return str((path.parent / Path(value).expanduser()).absolute())
     return float(value) if kind == "float" else value
 
 
@@ -197,19 +188,6 @@ _KEYS: dict[str, tuple[str, Callable[[Any], bool] | None]] = {
     "output": ("path", None),
     "done": ("path", None),
     "failed": ("path", None),
-    "model": ("model", None),  # a store name, or a path relative to the file
-    "direction": ("str", _choice(DIRECTIONS)),
-    "device": ("str", _choice(DEVICES)),
-    "precision": ("str", _choice(PRECISIONS)),
-    "backend": ("str", _choice(BACKENDS)),
-    "stats": ("str", _choice(tuple(m.value for m in StatsMode))),
-    "tile": ("int", None),
-    "batch": ("int", None),
-    "work_size": ("work_size", None),
-    "strength": ("float", None),
-    "thumbnail_size": ("int", None),
-    "max_pixels": ("int", None),
-    "max_memory": ("int", None),  # bytes
     "settle": ("float", None),
     "recursive": ("bool", None),
     "include": ("globs", None),
@@ -219,4 +197,4 @@ _KEYS: dict[str, tuple[str, Callable[[Any], bool] | None]] = {
     "rescan": ("float", None),
     "stale_after": ("float", None),
 }
-_FOLDER_KEYS = tuple(k for k in _KEYS if k not in _PROCESS_KEYS)
+_FOLDER_KEYS = (*(k for k in _KEYS if k not in _PROCESS_KEYS), *_MODEL_FIELDS, *_RUN_FIELDS)
