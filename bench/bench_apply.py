@@ -57,8 +57,8 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def speed_table(sizes: list[tuple[int, int]], repeat: int) -> None:
     from cyclegan_fx.models import ModelStore
-    from cyclegan_fx.runtime.config import RunOptions
     from cyclegan_fx.runners.factory import open_runner
+    from cyclegan_fx.runtime.config import RunOptions
 
     model = ModelStore().get("vintage")
     generator = model.generator("a2b")
@@ -91,8 +91,8 @@ def speed_table(sizes: list[tuple[int, int]], repeat: int) -> None:
 def gpu_table(repeat: int) -> None:
     from cyclegan_fx.export.engine import unavailable_reason
     from cyclegan_fx.models import ModelStore
-    from cyclegan_fx.runtime.config import RunOptions
     from cyclegan_fx.runners.factory import open_runner
+    from cyclegan_fx.runtime.config import RunOptions
 
     model = ModelStore().get("vintage")
     image = photo(2160, 3840)

@@ -105,8 +105,8 @@ def runner_alone(image_path: Path, work_size: str, repeat: int) -> list[float]:
     """Seconds of `Runner.run` in this process on the same pixels, model loaded."""
     from cyclegan_fx.io.image_read import load_image
     from cyclegan_fx.models import ModelStore
-    from cyclegan_fx.runtime.config import RunOptions
     from cyclegan_fx.runners.factory import open_runner
+    from cyclegan_fx.runtime.config import RunOptions
 
     pixels = load_image(image_path).pixels
     runner = open_runner(ModelStore().get("vintage"), "a2b")

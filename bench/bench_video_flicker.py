@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from video_clip import camera_frames, write_clip  # noqa: E402
 
 from cyclegan_fx.models import resolve_model  # noqa: E402
-from cyclegan_fx.runtime.config import RunOptions  # noqa: E402
 from cyclegan_fx.runners.factory import open_runner  # noqa: E402
+from cyclegan_fx.runtime.config import RunOptions  # noqa: E402
 from cyclegan_fx.video import EncodeSettings, ModelRef, Temporal, TemporalSettings, VideoOptions, translate_video  # noqa: E402
 from cyclegan_fx.video.flicker import warping_error  # noqa: E402
 

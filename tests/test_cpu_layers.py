@@ -6,19 +6,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from torch import nn
-
 from helpers import cpu_runner
+from torch import nn
 
 from cyclegan_fx.networks import Program, load_generator
 from cyclegan_fx.runtime.backend import Tuning
 from cyclegan_fx.runtime.config import RunOptions, StatsMode
 from cyclegan_fx.runtime.cpu_layers import CPU_TUNING, ColumnSplitConv2d, for_cpu
 from cyclegan_fx.runtime.executor import sweep_tiles
-from cyclegan_fx.runtime.moments import Moments
-from cyclegan_fx.runtime.runner import Runner
-from cyclegan_fx.runtime.schedule import at_cheapest, exact_schedule
 from cyclegan_fx.runtime.interpreter import given_norm
+from cyclegan_fx.runtime.moments import Moments
+from cyclegan_fx.runtime.schedule import at_cheapest, exact_schedule
 from cyclegan_fx.runtime.sizing import choose_grid
 from cyclegan_fx.runtime.torch_backend import TorchBackend
 

@@ -17,8 +17,8 @@ from cyclegan_fx.distill.compare import compare
 from cyclegan_fx.distill.config import DistillConfig
 from cyclegan_fx.distill.crops import CropPlan
 from cyclegan_fx.models import ModelStore
-from cyclegan_fx.runtime.config import RunOptions
 from cyclegan_fx.runners.factory import open_runner
+from cyclegan_fx.runtime.config import RunOptions
 from cyclegan_fx.training.checkpoint import load_latest
 from cyclegan_fx.training.data import scan_folder
 
@@ -159,8 +159,8 @@ def test_crops_depend_only_on_the_seed_and_their_index(photos):
 
 def _engine_teacher(tmp_path: Path) -> Path:
     from cyclegan_fx.export.cache import model_meta
-    from cyclegan_fx.runtime.pack import write_pack
     from cyclegan_fx.models import resolve_model
+    from cyclegan_fx.runtime.pack import write_pack
 
     model = resolve_model("vintage")
     plan = tmp_path / "plan"

@@ -26,13 +26,13 @@ from cyclegan_fx.export.engine import (
 )
 from cyclegan_fx.export.graphs import required_segments
 from cyclegan_fx.export.onnx_export import OPSET
-from cyclegan_fx.runtime.pack import read_pack, write_pack
 from cyclegan_fx.export.verify import MIN_PSNR, check_generator_graph, failed
 from cyclegan_fx.models import ModelStore
 from cyclegan_fx.models.resolve import checkpoint_model
 from cyclegan_fx.runtime.config import RunOptions, StatsMode
 from cyclegan_fx.runtime.executor import sweep_margin
 from cyclegan_fx.runtime.onnx_backend import OnnxRuntimeBackend, execution_providers
+from cyclegan_fx.runtime.pack import read_pack, write_pack
 from cyclegan_fx.runtime.runner import Runner
 from cyclegan_fx.runtime.schedule import exact_schedule
 from cyclegan_fx.runtime.torch_backend import TorchBackend

@@ -18,8 +18,8 @@ from helpers import invoke, tiny_generator
 from cyclegan_fx.gimp import gimp_user_dir
 from cyclegan_fx.models import ModelStore, read_bundle
 from cyclegan_fx.models.bundle import reverse_label
-from cyclegan_fx.runtime.config import RunOptions
 from cyclegan_fx.runners.factory import open_runner
+from cyclegan_fx.runtime.config import RunOptions
 
 PLUGIN = Path(__file__).resolve().parent.parent / "plugins" / "gimp" / "cyclegan-fx"
 sys.path.insert(0, str(PLUGIN))

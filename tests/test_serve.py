@@ -18,8 +18,8 @@ import pytest
 
 from cyclegan_fx.errors import ServiceError
 from cyclegan_fx.models import ModelStore
-from cyclegan_fx.runtime.config import RunOptions
 from cyclegan_fx.runners.factory import open_runner
+from cyclegan_fx.runtime.config import RunOptions
 from cyclegan_fx.serve import Endpoint, ServiceConfig, read_endpoint, run_service
 
 SMALL = 96  # work size of most requests: keeps the real 9-block model fast

@@ -18,10 +18,10 @@ from cyclegan_fx.io.image_format import ImageMeta
 from cyclegan_fx.io.image_read import load_image
 from cyclegan_fx.io.image_write import save_image
 from cyclegan_fx.models import resolve_model
-from cyclegan_fx.runners.cache import RunnerCache, RunnerKey
+from cyclegan_fx.runners.cache import RunnerCache
 from cyclegan_fx.runners.factory import open_runner
 from cyclegan_fx.runners.translate_file import translate_file
-from cyclegan_fx.runtime.config import RunOptions
+from cyclegan_fx.runtime.config import ModelChoice, RunOptions
 
 OPTIONS = RunOptions(work_size=64)
 
@@ -92,7 +92,7 @@ def test_the_cache_opens_a_model_once_for_many_threads_and_again_when_its_file_c
         return open_runner(*args)
 
     cache = RunnerCache(open=counting_open)
-    key = RunnerKey(str(model), "a2b", "cpu", "fp32", "torch")
+    key = ModelChoice(str(model), "a2b", "cpu", "fp32", "torch")
     start = threading.Barrier(8)
 
     def get(_):
@@ -115,7 +115,7 @@ def test_the_cache_opens_a_model_once_for_many_threads_and_again_when_its_file_c
 def test_a_changed_model_that_cannot_be_opened_keeps_the_one_before_until_it_changes_again(tmp_path, caplog):
     model = save_tiny_model(tmp_path / "tiny.pth", seed=0)
     cache = RunnerCache()
-    key = RunnerKey(str(model), "a2b", "cpu", "fp32", "torch")
+    key = ModelChoice(str(model), "a2b", "cpu", "fp32", "torch")
     first = cache.get(key)
     model.write_bytes(b"half a copy")
     assert cache.get(key) is first and cache.get(key) is first
@@ -123,4 +123,4 @@ def test_a_changed_model_that_cannot_be_opened_keeps_the_one_before_until_it_cha
     save_tiny_model(model, seed=1)
     assert cache.get(key) is not first
     with pytest.raises(ModelNotFoundError):  # nothing to fall back on: the first open's error
-        cache.get(RunnerKey(str(tmp_path / "missing.pth")))
+        cache.get(ModelChoice(str(tmp_path / "missing.pth")))

@@ -25,8 +25,8 @@ from PIL import Image
 from cyclegan_fx.cli.video import video
 from cyclegan_fx.io.image_read import load_image
 from cyclegan_fx.models import resolve_model
-from cyclegan_fx.runtime.config import RunOptions
 from cyclegan_fx.runners.factory import open_runner
+from cyclegan_fx.runtime.config import RunOptions
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK_SIZE = 64

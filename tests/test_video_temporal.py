@@ -20,9 +20,9 @@ from PIL import Image
 from cyclegan_fx import __version__
 from cyclegan_fx.io.image_read import load_image
 from cyclegan_fx.models import resolve_model
+from cyclegan_fx.runners.factory import open_runner
 from cyclegan_fx.runtime.backend import NormStats
 from cyclegan_fx.runtime.config import RunOptions
-from cyclegan_fx.runners.factory import open_runner
 from cyclegan_fx.runtime.runner import OWN, Runner
 from cyclegan_fx.runtime.statistics import AdjustedStats
 from cyclegan_fx.runtime.torch_backend import TorchBackend

@@ -15,10 +15,10 @@ from cyclegan_fx.errors import ConfigError
 from cyclegan_fx.io.image_read import load_image
 from cyclegan_fx.io.inputs import expand_inputs
 from cyclegan_fx.models import Model
+from cyclegan_fx.runners.factory import open_runner
 from cyclegan_fx.runtime import pixels
 from cyclegan_fx.runtime.config import RunOptions
 from cyclegan_fx.runtime.devices import precision_name
-from cyclegan_fx.runners.factory import open_runner
 
 log = logging.getLogger("cyclegan_fx")
 _AT = {"work": RunOptions(work_size="model"), "full": RunOptions(work_size="full")}

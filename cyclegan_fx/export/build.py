@@ -12,11 +12,11 @@ import torch
 from cyclegan_fx import __version__
 from cyclegan_fx.export.graphs import export_ops, required_segments, signature
 from cyclegan_fx.export.onnx_export import OPSET, ExportError, export_segment
-from cyclegan_fx.runtime.pack import Pack, segment_entry, write_pack
 from cyclegan_fx.export.verify import MIN_PSNR, check_generator_graph, failed
 from cyclegan_fx.extras import require_extra
 from cyclegan_fx.io.atomic import atomic_output
 from cyclegan_fx.networks import Generator
+from cyclegan_fx.runtime.pack import Pack, segment_entry, write_pack
 from cyclegan_fx.runtime.schedule import segment
 
 log = logging.getLogger("cyclegan_fx")

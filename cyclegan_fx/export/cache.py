@@ -15,14 +15,14 @@ import torch
 from cyclegan_fx.export.build import build_onnx_pack, made_by
 from cyclegan_fx.export.graphs import required_segments
 from cyclegan_fx.export.onnx_export import OPSET, ExportError
-from cyclegan_fx.runtime.pack import VERSION as PACK_VERSION
-from cyclegan_fx.runtime.pack import Pack, read_pack
 from cyclegan_fx.export.verify import photo_like, psnr
 from cyclegan_fx.models.bundle import Model, file_sha256
 from cyclegan_fx.models.store import cache_home
 from cyclegan_fx.networks import Generator
 from cyclegan_fx.runtime.config import RunOptions
 from cyclegan_fx.runtime.onnx_backend import OnnxRuntimeBackend
+from cyclegan_fx.runtime.pack import VERSION as PACK_VERSION
+from cyclegan_fx.runtime.pack import Pack, read_pack
 from cyclegan_fx.runtime.runner import Runner
 
 log = logging.getLogger("cyclegan_fx")

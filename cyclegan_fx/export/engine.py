@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from cyclegan_fx.errors import CheckpointError, DeviceError, MissingExtraError
-from cyclegan_fx.runtime.pack import Pack, segment_entry, write_pack
 from cyclegan_fx.extras import require_extra
 from cyclegan_fx.networks import Program
+from cyclegan_fx.runtime.pack import Pack, segment_entry, write_pack
 from cyclegan_fx.runtime.plan import round_up
 from cyclegan_fx.runtime.schedule import Segment
 

@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from cyclegan_fx.networks import Generator, Op, Program
-from cyclegan_fx.runtime.schedule import Segment, exact_schedule, segment
 from cyclegan_fx.runtime.interpreter import known_norms, run_ops
+from cyclegan_fx.runtime.schedule import Segment, exact_schedule, segment
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import numpy as np
 from cyclegan_fx.models import Model, resolve_model
 from cyclegan_fx.models.bundle import MANIFEST
 from cyclegan_fx.runners.factory import open_runner
-from cyclegan_fx.runtime.config import RunOptions
+from cyclegan_fx.runtime.config import ModelChoice, RunOptions
 from cyclegan_fx.runtime.progress import ProgressCallback
 from cyclegan_fx.runtime.runner import OWN, Runner
 from cyclegan_fx.runtime.statistics import StatsSource
@@ -26,22 +26,11 @@ FileState = tuple[tuple[int, int, int] | None, ...]  # per file: size, mtime_ns,
 Opener = Callable[[Model, str, str, str, str], Runner]  # open_runner's (model, direction, device, precision, backend)
 
 
-@dataclass(frozen=True)
-class RunnerKey:
-    """Which runner: the model as it was named (a store name or a path) and how it runs."""
-
-    model: str
-    direction: str = "a2b"
-    device: str = "auto"
-    precision: str = "auto"
-    backend: str = "auto"
-
-
 @dataclass(frozen=True, eq=False)
 class WarmRunner:
     """A cached runner with the model files it was opened from."""
 
-    key: RunnerKey
+    key: ModelChoice
     runner: Runner
     files: tuple[Path, ...]  # whose replacement means a new model
     state: FileState  # of ``files``, taken just before the runner was opened
@@ -56,7 +45,7 @@ class WarmRunner:
 
 
 class RunnerCache:
-    """One warm runner per RunnerKey, safe to share between threads.
+    """One warm runner per ModelChoice, safe to share between threads.
 
     Every ``get`` compares the model's files with what was loaded (a ``stat`` each) and opens the model again
     when they changed. A changed model that cannot be opened (a half-copied file) leaves the runner opened
@@ -66,12 +55,12 @@ class RunnerCache:
     def __init__(self, resolve: Callable[[str], Model] = resolve_model, open: Opener = open_runner) -> None:
         self._resolve = resolve
         self._open = open
-        self._warm: dict[RunnerKey, WarmRunner] = {}
-        self._refused: dict[RunnerKey, FileState] = {}
-        self._opening: dict[RunnerKey, threading.Lock] = {}
+        self._warm: dict[ModelChoice, WarmRunner] = {}
+        self._refused: dict[ModelChoice, FileState] = {}
+        self._opening: dict[ModelChoice, threading.Lock] = {}
         self._lock = threading.Lock()  # guards the three dicts, never held while a model opens
 
-    def get(self, key: RunnerKey) -> WarmRunner:
+    def get(self, key: ModelChoice) -> WarmRunner:
         """The runner for ``key``, opened on first use or when its files changed; raises the first open's error."""
         with self._opening_lock(key):  # one thread opens a model; others asking for it wait for that runner
             with self._lock:
@@ -96,16 +85,16 @@ class RunnerCache:
                 log.info("Model %s changed on disk; loaded the new one.", key.model)
             return fresh
 
-    def loaded(self) -> list[RunnerKey]:
+    def loaded(self) -> list[ModelChoice]:
         """The keys of the runners loaded now, in the order they were first loaded."""
         with self._lock:
             return list(self._warm)
 
-    def _opening_lock(self, key: RunnerKey) -> threading.Lock:
+    def _opening_lock(self, key: ModelChoice) -> threading.Lock:
         with self._lock:
             return self._opening.setdefault(key, threading.Lock())
 
-    def _load(self, key: RunnerKey) -> WarmRunner:
+    def _load(self, key: ModelChoice) -> WarmRunner:
         started = time.monotonic()
         model = self._resolve(key.model)
         files = model_files(model, key.direction)

@@ -13,9 +13,9 @@ import torch
 from cyclegan_fx.extras import require_extra
 from cyclegan_fx.runtime.backend import NormStats, SegmentResult
 from cyclegan_fx.runtime.cpu_layers import CPU_TUNING
+from cyclegan_fx.runtime.interpreter import named_statistic
 from cyclegan_fx.runtime.pack import Pack
 from cyclegan_fx.runtime.schedule import Segment
-from cyclegan_fx.runtime.interpreter import named_statistic
 
 log = logging.getLogger("cyclegan_fx")
 _DTYPES = {"fp32": torch.float32, "fp16": torch.float16}

@@ -10,9 +10,9 @@ import torch
 from cyclegan_fx.errors import DeviceError
 from cyclegan_fx.extras import require_extra
 from cyclegan_fx.runtime.backend import NormStats, SegmentResult, Tuning
+from cyclegan_fx.runtime.interpreter import named_statistic
 from cyclegan_fx.runtime.pack import Pack
 from cyclegan_fx.runtime.schedule import Segment
-from cyclegan_fx.runtime.interpreter import named_statistic
 
 
 class TensorRTBackend:

@@ -10,8 +10,8 @@ from cyclegan_fx.networks import Generator
 from cyclegan_fx.runtime.backend import NormStats, SegmentResult, Tuning
 from cyclegan_fx.runtime.cpu_layers import CPU_TUNING, for_cpu
 from cyclegan_fx.runtime.host_memory import reuse_freed_buffers
-from cyclegan_fx.runtime.schedule import Segment
 from cyclegan_fx.runtime.interpreter import norm_inputs, run_ops
+from cyclegan_fx.runtime.schedule import Segment
 
 
 class TorchBackend:

@@ -22,16 +22,17 @@ class Translator:
     def __init__(self, settings: WorkerSettings, model: Callable[[], ModelFiles]) -> None:
         import torch
 
-        from cyclegan_fx.runners.cache import RunnerCache, RunnerKey
+        from cyclegan_fx.runners.cache import RunnerCache
+        from cyclegan_fx.runtime.config import ModelChoice
 
         self.settings = settings
         self.runners = RunnerCache()
-        self.key: RunnerKey | None = None
+        self.key: ModelChoice | None = None
         self.problem: CycleganFxError | None = None
         if settings.threads:
             torch.set_num_threads(settings.threads)
         try:
-            self.key = RunnerKey(_fetch(model), settings.direction, settings.device, settings.precision,
+            self.key = ModelChoice(_fetch(model), settings.direction, settings.device, settings.precision,
                                  settings.backend)
             self.runners.get(self.key)
         except CycleganFxError as exc:

@@ -15,7 +15,8 @@ import numpy as np
 from cyclegan_fx import __version__
 from cyclegan_fx.errors import CycleganFxError, JobCancelled
 from cyclegan_fx.models import ModelStore
-from cyclegan_fx.runners.cache import RunnerCache, RunnerKey, WarmRunner
+from cyclegan_fx.runners.cache import RunnerCache, WarmRunner
+from cyclegan_fx.runtime.config import ModelChoice
 from cyclegan_fx.serve.config import ServiceConfig
 from cyclegan_fx.serve.jobs import Job, JobBook
 from cyclegan_fx.serve.protocol import TranslateRequest
@@ -78,7 +79,7 @@ class Service:
 
     def _runner(self, model: str, direction: str) -> WarmRunner:
         config = self.config
-        return self._runners.get(RunnerKey(model, direction, config.device, config.precision, config.backend))
+        return self._runners.get(ModelChoice(model, direction, config.device, config.precision, config.backend))
 
     def cancel(self, job_id: str) -> Job | None:
         job = self.jobs.get(job_id)

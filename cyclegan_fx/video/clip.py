@@ -12,6 +12,7 @@ from cyclegan_fx.errors import ConfigError
 from cyclegan_fx.io.atomic import atomic_output
 from cyclegan_fx.runtime.config import RunOptions
 from cyclegan_fx.runtime.runner import Runner
+from cyclegan_fx.video.chunks import KIND, Stamp, write_chunks
 from cyclegan_fx.video.config import VideoOptions
 from cyclegan_fx.video.decode import ResumePoint, Window, decode
 from cyclegan_fx.video.encode import EncoderSpec, choose_encoder, muxer_writes, output_muxer
@@ -22,7 +23,6 @@ from cyclegan_fx.video.join import Span, join
 from cyclegan_fx.video.outputs import ModelRef, check_target, default_output
 from cyclegan_fx.video.probe import VideoSource, probe
 from cyclegan_fx.video.scenecut import CutDetector, thumbnail
-from cyclegan_fx.video.chunks import KIND, Stamp, write_chunks
 from cyclegan_fx.video.work import ChunkRecord, WorkFolder
 
 log = logging.getLogger("cyclegan_fx")

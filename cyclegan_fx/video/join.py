@@ -20,9 +20,9 @@ import av
 import av.error
 
 from cyclegan_fx.errors import CycleganFxError, OutputError
+from cyclegan_fx.video.chunks import read_packets
 from cyclegan_fx.video.encode import EncoderSpec, configure, muxer_accepts
 from cyclegan_fx.video.probe import VideoSource, open_input
-from cyclegan_fx.video.chunks import read_packets
 from cyclegan_fx.video.work import ChunkRecord, WorkFolder
 
 log = logging.getLogger("cyclegan_fx")

@@ -14,7 +14,7 @@ from cyclegan_fx.watch.config import WatchConfig
 from cyclegan_fx.watch.folder import HotFolder
 from cyclegan_fx.watch.logs import fields
 from cyclegan_fx.watch.owner import Owner
-from cyclegan_fx.watch.pipeline import Pipeline, runner_key
+from cyclegan_fx.watch.pipeline import Pipeline
 
 log = logging.getLogger("cyclegan_fx")
 
@@ -69,7 +69,7 @@ def run(config: WatchConfig) -> Summary:
         folder.check()
     runners = RunnerCache()
     for folder in folders:  # a model that is missing or cannot run here stops the start in one sentence
-        runners.get(runner_key(folder.config.model))
+        runners.get(folder.config.model)
     wake = threading.Event()
     pipeline = Pipeline(runners, config.max_in_flight, wake)
     with StopSignals(wake) as stop:

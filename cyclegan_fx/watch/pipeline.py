@@ -16,11 +16,11 @@ import numpy as np
 
 from cyclegan_fx.errors import CycleganFxError
 from cyclegan_fx.io.image_format import ImageMeta
-from cyclegan_fx.runners.cache import RunnerCache, RunnerKey
+from cyclegan_fx.runners.cache import RunnerCache
 from cyclegan_fx.runners.translate_file import about_the_input, read_image, translate_pixels, write_image
 from cyclegan_fx.runtime.devices import is_out_of_memory
 from cyclegan_fx.watch.claims import Claim, Claims
-from cyclegan_fx.watch.config import FolderConfig, ModelChoice
+from cyclegan_fx.watch.config import FolderConfig
 
 log = logging.getLogger("cyclegan_fx")
 
@@ -151,7 +151,7 @@ class Pipeline:
             return
         config = job.folder.config
         try:
-            runner = self.runners.get(runner_key(config.model))
+            runner = self.runners.get(config.model)
             job.result = translate_pixels(runner, job.pixels, config.options)
         except Exception as exc:
             if about_the_input(exc):
@@ -190,8 +190,3 @@ class Pipeline:
         else:
             log.debug("Unexpected error on %s", job.claim.source, exc_info=exc)
             job.reason = f"Unexpected error on {job.claim.source}: {exc}."
-
-
-def runner_key(choice: ModelChoice) -> RunnerKey:
-    """The runner a folder's model choice names; folders with equal choices share it."""
-    return RunnerKey(choice.model, choice.direction, choice.device, choice.precision, choice.backend)
