@@ -10,10 +10,8 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from click.testing import CliRunner
-from helpers import cpu_runner, psnr, tiny_generator
+from helpers import cpu_runner, invoke, psnr, tiny_generator
 
-from cyclegan_fx.cli import cli
 from cyclegan_fx.export.build import build_onnx_pack, export_onnx
 from cyclegan_fx.export.cache import engine_cache_path, model_meta, onnx_pack
 from cyclegan_fx.export.engine import (
@@ -149,9 +147,9 @@ def test_apply_with_the_onnxruntime_backend(tiny, tmp_path, photo):
     Image.fromarray(photo[:96, :128]).save(tmp_path / "in.png")
     outputs = {}
     for backend in ("torch", "onnxruntime"):
-        result = CliRunner().invoke(cli, ["apply", str(tmp_path / "in.png"), "-o", str(tmp_path / f"{backend}.png"),
-                                          "--model", str(checkpoint), "--backend", backend, "--device", "cpu", "--precision", "fp32"])
-        assert result.exit_code == 0, result.output
+        code, out = invoke("apply", tmp_path / "in.png", "-o", tmp_path / f"{backend}.png", "--model", checkpoint,
+                           "--backend", backend, "--device", "cpu", "--precision", "fp32")
+        assert code == 0, out
         outputs[backend] = np.asarray(Image.open(tmp_path / f"{backend}.png"))
     assert psnr(outputs["torch"], outputs["onnxruntime"], 255) > 50
 
@@ -201,10 +199,9 @@ def test_an_engine_model_on_a_machine_without_tensorrt_is_one_sentence(engine_fi
     from PIL import Image
 
     Image.fromarray(photo[:96, :128]).save(tmp_path / "in.png")
-    result = CliRunner().invoke(cli, ["apply", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png"),
-                                      "--model", str(engine_file)])
-    assert result.exit_code == 1 and "Cannot build or run TensorRT engines" in result.output
-    assert "Traceback" not in result.output and not (tmp_path / "out.png").exists()
+    code, out = invoke("apply", tmp_path / "in.png", "-o", tmp_path / "out.png", "--model", engine_file)
+    assert code == 1 and "Cannot build or run TensorRT engines" in out
+    assert "Traceback" not in out and not (tmp_path / "out.png").exists()
 
 
 def test_engine_export_runs_the_onnx_steps_then_says_what_is_missing(tiny, tmp_path):
@@ -212,9 +209,9 @@ def test_engine_export_runs_the_onnx_steps_then_says_what_is_missing(tiny, tmp_p
         pytest.skip("TensorRT is present: the engine is really built in test_tensorrt_engine_is_exact")
     checkpoint = tmp_path / "tiny.pth"
     torch.save(tiny.net.state_dict(), checkpoint)
-    result = CliRunner().invoke(cli, ["export", str(checkpoint), "--format", "engine", "-o", str(tmp_path / "t.engine")])
-    assert result.exit_code == 1 and NO_TENSORRT in result.output
-    pack_path = Path(result.output.split("(")[-1].split(")")[0])
+    code, out = invoke("export", checkpoint, "--format", "engine", "-o", tmp_path / "t.engine")
+    assert code == 1 and NO_TENSORRT in out
+    pack_path = Path(out.split("(")[-1].split(")")[0])
     pack = read_pack(pack_path)
     assert pack.manifest["precision"] == "fp16" and len(pack.segments) == len(required_segments(tiny.program))
     assert not (tmp_path / "t.engine").exists()

@@ -8,10 +8,8 @@ import math
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
-from helpers import cpu_runner, psnr
+from helpers import cpu_runner, invoke, psnr
 
-from cyclegan_fx.cli import cli
 from cyclegan_fx.models.resolve import checkpoint_model
 from cyclegan_fx.networks import load_generator
 from cyclegan_fx.runners.factory import open_runner
@@ -68,16 +66,14 @@ def test_auto_on_a_gpu_is_pytorch_fp16_without_an_engine(vintage_path):
 @pytest.mark.parametrize("amp", ["fp16", "bf16"])
 def test_mixed_precision_training_runs_and_resumes(dataset, tmp_path, amp):
     def train(runs, *extra):
-        result = CliRunner().invoke(cli, ["train", str(dataset), "--name", "g", "--runs-dir", str(runs), *TINY,
-                                          "--amp", amp, "--seed", "3", *extra], catch_exceptions=False)
-        assert result.exit_code == 0, result.output
+        code, out = invoke("train", dataset, "--name", "g", "--runs-dir", runs, *TINY, "--amp", amp, "--seed", "3", *extra)
+        assert code == 0, out
         return load_latest(runs / "g" / "checkpoints")[1]
 
     straight = train(tmp_path / "straight", "--max-steps", "4")
     halfway = train(tmp_path / "split", "--max-steps", "2")
-    resumed = CliRunner().invoke(cli, ["train", "--resume", str(tmp_path / "split" / "g"), "--max-steps", "4"],
-                                 catch_exceptions=False)
-    assert resumed.exit_code == 0, resumed.output
+    code, out = invoke("train", "--resume", tmp_path / "split" / "g", "--max-steps", "4")
+    assert code == 0, out
     split = load_latest(tmp_path / "split" / "g" / "checkpoints")[1]
     assert split["position"]["step"] == straight["position"]["step"] == 4
     assert straight["model"]["nets"].keys() == split["model"]["nets"].keys()

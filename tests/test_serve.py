@@ -119,15 +119,12 @@ def test_serve_json_is_private_and_removed_at_exit(tmp_path_factory):
 
 
 def test_serve_command_with_an_unusable_home_is_one_sentence(tmp_path, monkeypatch):
-    from click.testing import CliRunner
-
-    from cyclegan_fx.cli import cli
+    from helpers import invoke
 
     (tmp_path / "file").write_text("not a folder")
     monkeypatch.setenv("CYCLEGAN_FX_HOME", str(tmp_path / "file" / "home"))
-    result = CliRunner().invoke(cli, ["serve", "--device", "cpu"], catch_exceptions=False)
-    assert result.exit_code == 1 and "Cannot create the home folder" in result.output
-    assert "Traceback" not in result.output
+    code, out = invoke("serve", "--device", "cpu")
+    assert code == 1 and "Cannot create the home folder" in out and "Traceback" not in out
 
 
 def test_idle_service_exits_by_itself(tmp_path_factory):

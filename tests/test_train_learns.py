@@ -21,11 +21,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
-from helpers import psnr
+from helpers import invoke, psnr
 from PIL import Image
 
-from cyclegan_fx.cli import cli
 from cyclegan_fx.models import ModelStore
 from cyclegan_fx.training.config import TrainConfig
 from cyclegan_fx.training.model import build_cyclegan
@@ -83,9 +81,8 @@ def run(net: torch.nn.Module, images: np.ndarray) -> np.ndarray:
 def test_unpaired_training_learns_a_known_colour_transform(tmp_path):
     save_all(tmp_path / "data" / "trainA", blocks(0))
     save_all(tmp_path / "data" / "trainB", [f(b) for b in blocks(1)])
-    result = CliRunner().invoke(cli, ["train", str(tmp_path / "data"), "--name", "colour-test", "--runs-dir",
-                                      str(tmp_path / "runs"), *OPTIONS], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
+    code, out = invoke("train", tmp_path / "data", "--name", "colour-test", "--runs-dir", tmp_path / "runs", *OPTIONS)
+    assert code == 0, out
 
     x = held_out()
     target = f(x)

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from helpers import invoke
 from watch_helpers import (
     FAST,
     Daemon,
@@ -24,7 +24,6 @@ from watch_helpers import (
     wait_until,
 )
 
-from cyclegan_fx.cli import cli
 from cyclegan_fx.io.image_read import load_image
 
 
@@ -239,8 +238,8 @@ def test_start_up_problems_are_one_sentence_before_anything_is_watched(tmp_path,
         "cannot-run": ([inbox, "--model", tiny, "--backend", "tensorrt", "--device", "cpu"], "needs a CUDA GPU"),
         "both": ([inbox, "--config", tmp_path / "watch.toml"], "Give either INBOX or --config"),
     }[case]
-    result = CliRunner().invoke(cli, ["watch", *map(str, args), "--once"], catch_exceptions=False)
-    assert result.exit_code == 1 and message in result.output, result.output
-    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+    code, out = invoke("watch", *args, "--once")
+    assert code == 1 and message in out, out
+    assert len(out.strip().splitlines()) == 1 and "Traceback" not in out
     status = inbox / ".cyclegan-fx" / "status"
     assert not status.exists() or not any(status.iterdir())  # never announced itself, never watched
