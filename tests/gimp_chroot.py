@@ -50,8 +50,11 @@ def missing_packages(root: Path) -> list[str]:
 
 def unavailable_reason() -> str | None:
     """Why a real GIMP cannot be run here, or None."""
-    if is_ready() and not missing_packages(rootfs()):
+    missing = missing_packages(rootfs()) if is_ready() else PACKAGES
+    if not missing:
         return None if os.geteuid() == 0 else "running GIMP in the chroot needs root (chroot and mount)"
+    if os.geteuid() != 0 and is_ready():
+        return f"the GIMP 3 chroot at {rootfs()} lacks {', '.join(missing)}, and installing them needs root"
     if os.geteuid() != 0:
         return f"building the GIMP 3 chroot needs root, and none is cached at {rootfs()}"
     if shutil.which("debootstrap") is None and shutil.which("apt-get") is None:
