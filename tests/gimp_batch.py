@@ -4,7 +4,7 @@ Each case loads an image, optionally moves the layer, selects a rectangle, chang
 makes the drawable a layer group or the image indexed, runs a cyclegan-fx procedure ``repeat``
 times (default once, ``pause`` seconds apart), and dumps every layer's pixels (as raw bytes at the image's precision) with
 what GIMP says about them (unless ``dump`` is false).
-The job file's path is in $CFX_GIMP_JOB. Standard library and gi only.
+The job file's path is in $CFX_GIMP_JOB. Standard library and gi only; gimp_window.py imports its helpers.
 """
 
 import json
@@ -103,4 +103,5 @@ def main():
         json.dump(report, f, indent=1)
 
 
-main()
+if __name__ == "__main__":  # python-fu-eval runs the script in its own __main__
+    main()

@@ -19,9 +19,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 SUITE = "trixie"
-PACKAGES = ["gimp", "gir1.2-gimp-3.0", "python3-gi", "gir1.2-gegl-0.4", "gir1.2-babl-0.1", "python3"]
+PACKAGES = ["gimp", "gir1.2-gimp-3.0", "python3-gi", "gir1.2-gegl-0.4", "gir1.2-babl-0.1", "python3",
+            "xvfb", "xdotool", "x11-apps", "imagemagick"]  # the last four: GIMP's window on a virtual screen
 GIMP = "gimp-console-3.0"
-_READY = ".cyclegan-fx-ready"  # written last: a folder without it is an interrupted build
+GIMP_WINDOW = "gimp-3.0"
+_READY = ".cyclegan-fx-ready"  # written last, listing the packages installed: without it, an interrupted build
 _DEFAULT_MIRROR = "http://deb.debian.org/debian"
 
 
@@ -35,14 +37,24 @@ def rootfs() -> Path:
 
 
 def is_ready(root: Path | None = None) -> bool:
+    """Whether the chroot was built (it may still lack packages added to PACKAGES since)."""
     root = root or rootfs()
     return (root / _READY).is_file() and (root / "usr" / "bin" / GIMP).is_file()
 
 
+def missing_packages(root: Path) -> list[str]:
+    """The PACKAGES that the ready marker of a built chroot does not list (a cache from an older PACKAGES)."""
+    installed = set((root / _READY).read_text().split())
+    return [p for p in PACKAGES if p not in installed]
+
+
 def unavailable_reason() -> str | None:
     """Why a real GIMP cannot be run here, or None."""
-    if is_ready():
+    missing = missing_packages(rootfs()) if is_ready() else PACKAGES
+    if not missing:
         return None if os.geteuid() == 0 else "running GIMP in the chroot needs root (chroot and mount)"
+    if os.geteuid() != 0 and is_ready():
+        return f"the GIMP 3 chroot at {rootfs()} lacks {', '.join(missing)}, and installing them needs root"
     if os.geteuid() != 0:
         return f"building the GIMP 3 chroot needs root, and none is cached at {rootfs()}"
     if shutil.which("debootstrap") is None and shutil.which("apt-get") is None:
@@ -68,14 +80,16 @@ def mirror() -> str:
 
 
 def ensure_rootfs() -> Path:
-    """The chroot, built on first use; concurrent callers wait for one build."""
+    """The chroot, built on first use and given the packages it lacks; concurrent callers wait for one build."""
     root = rootfs()
-    if is_ready(root):
+    if is_ready(root) and not missing_packages(root):
         return root
     root.parent.mkdir(parents=True, exist_ok=True)
     with _locked(root.with_name(root.name + ".lock")):
         if not is_ready(root):
             _build(root)
+        elif missing_packages(root):
+            _install(root, missing_packages(root))
     return root
 
 
@@ -97,16 +111,22 @@ def _build(root: Path) -> None:
     _remove(building)
     try:
         _run(["debootstrap", "--variant=minbase", SUITE, str(building), mirror()], "debootstrap")
-        with mounted("proc", building / "proc", fstype="proc"):
-            _run(["chroot", str(building), "apt-get", "install", "-y", "-q", "--no-install-recommends", *PACKAGES],
-                 "installing GIMP in the chroot", env={"DEBIAN_FRONTEND": "noninteractive"})
-            _run(["chroot", str(building), "apt-get", "clean"], "cleaning the apt cache")
-        (building / _READY).write_text("ok\n")
+        _install(building, PACKAGES)
         _remove(root)
         building.rename(root)
     except BaseException:
         _remove(building)
         raise
+
+
+def _install(root: Path, packages: list[str]) -> None:
+    """apt-get install ``packages`` (all of PACKAGES, or those a cached chroot lacks), then write the ready marker."""
+    with mounted("proc", root / "proc", fstype="proc"):
+        _run(["chroot", str(root), "apt-get", "update", "-q"], "updating the chroot's package lists")
+        _run(["chroot", str(root), "apt-get", "install", "-y", "-q", "--no-install-recommends", *packages],
+             "installing GIMP in the chroot", env={"DEBIAN_FRONTEND": "noninteractive"})
+        _run(["chroot", str(root), "apt-get", "clean"], "cleaning the apt cache")
+    (root / _READY).write_text("\n".join(PACKAGES) + "\n")
 
 
 def _remove(folder: Path) -> None:
@@ -173,22 +193,45 @@ def mounted(source: str | Path, target: Path, fstype: str | None = None) -> Iter
 
 
 def run_gimp(root: Path, script: Path, shared: list[Path], env: dict[str, str], timeout: float = 300,
-             before_unmount: Callable[[], None] | None = None) -> subprocess.CompletedProcess:
-    """Run ``script`` in gimp-console-3.0 inside the chroot (batch mode, python-fu-eval), with each folder
-    of ``shared`` bind-mounted at its own path, so paths mean the same inside and out; ``before_unmount``
-    runs after GIMP, while the folders are still there (to stop what GIMP started in them)."""
-    command = ["chroot", str(root), "env", "HOME=/root", "LANG=C.UTF-8", *[f"{k}={v}" for k, v in env.items()],
-               GIMP, "-i", "-n", "-d", "-f", "--batch-interpreter=python-fu-eval",
-               "-b", f"exec(open({str(script)!r}).read())", "--quit"]
+             before_unmount: Callable[[], None] | None = None, window: bool = False) -> subprocess.CompletedProcess:
+    """Run ``script`` in GIMP inside the chroot (batch mode, python-fu-eval), with each folder of ``shared``
+    bind-mounted at its own path, so paths mean the same inside and out; ``before_unmount`` runs after GIMP,
+    while the folders are still there (to stop what GIMP started in them). ``window``: the full GIMP with
+    its windows on a virtual screen ($DISPLAY), instead of gimp-console."""
+    gimp = [GIMP_WINDOW, "-n", "-d", "-f"] if window else [GIMP, "-i", "-n", "-d", "-f"]
     with _locked(root.with_name(root.name + ".lock")), contextlib.ExitStack() as stack:
         stack.enter_context(mounted("proc", root / "proc", fstype="proc"))
         for folder in _outermost(shared):
             stack.enter_context(mounted(folder, root / folder.resolve().relative_to("/")))
+        if window:
+            env = {**env, "DISPLAY": stack.enter_context(_virtual_screen(root))}
+        command = ["chroot", str(root), "env", "HOME=/root", "LANG=C.UTF-8", *[f"{k}={v}" for k, v in env.items()],
+                   *gimp, "--batch-interpreter=python-fu-eval", "-b", f"exec(open({str(script)!r}).read())", "--quit"]
         try:
             return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
         finally:
             if before_unmount is not None:
                 before_unmount()
+
+
+@contextlib.contextmanager
+def _virtual_screen(root: Path, number: int = 42, timeout: float = 60) -> Iterator[str]:
+    """Xvfb in the chroot for the block; yields its DISPLAY once it accepts connections."""
+    socket = root / "tmp" / ".X11-unix" / f"X{number}"
+    with contextlib.suppress(FileNotFoundError):
+        socket.unlink()  # left by a server that was killed
+    server = subprocess.Popen(["chroot", str(root), "Xvfb", f":{number}", "-screen", "0", "1280x900x24",
+                               "-nolisten", "tcp"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + timeout
+        while not socket.is_socket():
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"Xvfb did not start in the GIMP chroot (exit {server.poll()})")
+            time.sleep(0.1)
+        yield f":{number}"
+    finally:
+        server.terminate()
+        server.wait(30)
 
 
 def _run(command: list[str], what: str, env: dict | None = None) -> None:

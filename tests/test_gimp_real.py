@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -23,29 +22,18 @@ import cv2
 import gimp_chroot
 import numpy as np
 import pytest
+from gimp_helpers import ROOT, applied, cli, close, layer_pixels, serving
 from helpers import tiny_generator
 from PIL import Image
 
-from cyclegan_fx.io.image_read import load_image
 from cyclegan_fx.models import ModelStore
-from cyclegan_fx.serve import answers, read_endpoint
+from cyclegan_fx.serve import read_endpoint
 
 pytestmark = pytest.mark.heavy  # a real heavy component: the quick tier deselects it (-m "not heavy")
 
-ROOT = Path(__file__).resolve().parent.parent
 SELECTION = (40, 30, 64, 48)  # x, y, width, height in image coordinates
 OFFSETS = (12, 8)
 FEATHER = (32, 24, 96, 64, 24)  # a rectangle and a feather radius
-
-
-def cli(home: Path, *args, check: bool = True) -> subprocess.CompletedProcess:
-    """The real `cyclegan-fx` command of this checkout, with its own home folder."""
-    env = {**os.environ, "CYCLEGAN_FX_HOME": str(home), "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-m", "cyclegan_fx", *map(str, args)], env=env, capture_output=True,
-                          text=True, timeout=600)
-    if check:
-        assert done.returncode == 0, done.stdout + done.stderr
-    return done
 
 
 def make_inputs(folder: Path, photo: np.ndarray) -> dict[str, Path]:
@@ -92,17 +80,9 @@ def gimp(tmp_path_factory, photo):
     store.add_generator("gimp_s2w", tiny_generator(seed=3), "a2b", "Summer to Winter")
     store.add_generator("gimp_s2w", tiny_generator(seed=4), "b2a")
     cli(home, "gimp", "install", "--gimp-dir", work / "gimp3")
-    service = subprocess.Popen([sys.executable, "-m", "cyclegan_fx", "serve", "--idle-timeout", "900"],
-                               env={**os.environ, "CYCLEGAN_FX_HOME": str(home), "PYTHONPATH": str(ROOT)},
-                               stdout=subprocess.DEVNULL, stderr=open(work / "serve.log", "w"))
-    try:
-        _wait_for_service(home, service)
+    with serving(home, work / "serve.log"):
         paths = make_inputs(work, photo)
         report = run_gimp_job(root, work, home, out, cases(paths), [work])
-    finally:
-        service.send_signal(signal.SIGTERM)
-        service.wait(60)
-    assert not (home / "serve.json").exists()
     return {"report": report, "inputs": paths, "home": home, "work": work}
 
 
@@ -152,42 +132,10 @@ def stop_started_service(home: Path):
     return endpoint
 
 
-def _wait_for_service(home: Path, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        endpoint = read_endpoint(home)
-        if endpoint is not None and answers(endpoint):
-            return
-        assert process.poll() is None, "cyclegan-fx serve exited at start"
-        time.sleep(0.2)
-    raise AssertionError("cyclegan-fx serve did not answer")
-
-
-def applied(gimp, source: Path, *options) -> np.ndarray:
-    """What `cyclegan-fx apply` writes for ``source``."""
-    target = gimp["work"] / f"applied-{source.stem}-{abs(hash(options))}.png"
-    cli(gimp["home"], "apply", source, "-o", target, "--overwrite", *options)
-    return load_image(target).pixels
-
-
-def layer_pixels(layer: dict) -> np.ndarray:
-    kind = layer["format"].split()[1]
-    dtype = {"u8": np.uint8, "u16": np.uint16, "float": np.float32}[kind]
-    channels = (1 if layer["gray"] else 3) + int(layer["alpha"])
-    return np.fromfile(layer["raw"], dtype=dtype).reshape(layer["height"], layer["width"], channels)
-
-
 def case(gimp, name: str) -> dict:
     result = gimp["report"]["cases"][name]
     assert result["status"] == "success", result["error"]
     return result
-
-
-def close(a: np.ndarray, b: np.ndarray, tolerance: float) -> None:
-    a, b = a.reshape(a.shape[0], a.shape[1], -1), b.reshape(b.shape[0], b.shape[1], -1)
-    assert a.shape == b.shape
-    difference = np.abs(a.astype(np.float64) - b.astype(np.float64)).max()
-    assert difference <= tolerance, difference
 
 
 def test_menu_has_one_entry_per_model_and_direction(gimp):

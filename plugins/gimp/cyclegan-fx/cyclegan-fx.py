@@ -49,8 +49,8 @@ class CycleganFx(Gimp.PlugIn):
             name,
         )
         procedure.set_attribution("cyclegan-fx", "cyclegan-fx", "2026")
-        flags = GObject.ParamFlags.READWRITE
-        procedure.add_double_argument("strength", "_Strength", "0 keeps the layer, 1 is the full translation",
+        flags = GObject.ParamFlags.READWRITE  # mnemonics: the dialog's Save Settings button has alt+S
+        procedure.add_double_argument("strength", "S_trength", "0 keeps the layer, 1 is the full translation",
                                       0.0, 1.0, 1.0, flags)
         recommended = f"{spec.work_size} px" if spec.work_size else "full resolution"
         procedure.add_string_argument("work-size", "_Work size",
