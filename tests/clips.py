@@ -8,6 +8,7 @@ asked otherwise) and, on request, subtitles. Reading back decodes with FFmpeg's 
 from __future__ import annotations
 
 import fractions
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -198,3 +199,43 @@ def corrupt(path: Path, target: Path, first: int, count: int, seed: int = 0) -> 
         data[pos + 4 : pos + size] = rng.integers(0, 256, size - 4, dtype=np.uint8).tobytes()
     target.write_bytes(bytes(data))
     return target
+
+
+def undecodable_theora(path: Path, size: tuple[int, int] = (48, 64), count: int = 6) -> Path:
+    """An Ogg Theora clip, written page by page, whose setup header FFmpeg's Theora decoder rejects.
+
+    No Theora encoder is needed: the identification and comment headers are valid, so the
+    demuxer finds a 64x48 25 fps Theora stream, but the decoder cannot be opened.
+    """
+    height, width = size
+    ident = b"\x80theora" + bytes([3, 2, 1]) + struct.pack(">HH", width // 16, height // 16)
+    ident += width.to_bytes(3, "big") + height.to_bytes(3, "big") + bytes([0, 0]) + struct.pack(">II", 25, 1)
+    ident += (1).to_bytes(3, "big") * 2 + bytes([0]) + (0).to_bytes(3, "big")
+    ident += bytes([32 << 2, 6 << 5])  # quality 32, keyframe granule shift 6
+    comment = b"\x81theora" + struct.pack("<II", 0, 0)
+    setup = b"\x82theora" + bytes(range(1, 64))
+    pages = [_ogg_page([ident], 0, 0, _OGG_FIRST), _ogg_page([comment, setup], 1, 0, 0)]
+    for i in range(count):
+        frame = bytes([0x00 if i == 0 else 0x40]) + bytes(20)
+        pages.append(_ogg_page([frame], 2 + i, i, _OGG_LAST if i == count - 1 else 0))
+    path.write_bytes(b"".join(pages))
+    return path
+
+
+_OGG_FIRST, _OGG_LAST = 2, 4
+
+
+def _ogg_page(packets: list[bytes], sequence: int, granule: int, flags: int) -> bytes:
+    lacing = b"".join(bytes([255] * (len(p) // 255) + [len(p) % 255]) for p in packets)
+    page = b"OggS" + bytes([0, flags]) + struct.pack("<qII", granule, 1, sequence) + bytes(4)
+    page += bytes([len(lacing)]) + lacing + b"".join(packets)
+    return page[:22] + struct.pack("<I", _ogg_crc(page)) + page[26:]
+
+
+def _ogg_crc(data: bytes) -> int:
+    crc = 0
+    for byte in data:
+        crc ^= byte << 24
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x04C11DB7 if crc & 0x80000000 else crc << 1) & 0xFFFFFFFF
+    return crc

@@ -15,7 +15,7 @@ from cyclegan_fx.runtime.runner import Runner
 from cyclegan_fx.video.chunks import KIND, Stamp, write_chunks
 from cyclegan_fx.video.config import VideoOptions
 from cyclegan_fx.video.decode import ResumePoint, Window, decode
-from cyclegan_fx.video.encode import EncoderSpec, choose_encoder, muxer_writes, output_muxer
+from cyclegan_fx.video.encode import ENCODERS, EncoderSpec, choose_encoder, muxer_writes, output_muxer
 from cyclegan_fx.video.frames import to_rgb
 from cyclegan_fx.video.inference import Frame
 from cyclegan_fx.video.job import STATS, FrameProgressCallback, Resume, keeping_finished_work, run_passes
@@ -92,22 +92,26 @@ class VideoClip:
 
 def _output(path: Path, source: VideoSource, options: VideoOptions, model: ModelRef, output: Path | None) -> Path:
     """The output asked for, or beside the input (or in the folder given) in the input's format where that
-    can be written, else as .mkv."""
+    can be written with a modern codec, else as .mkv."""
     if output is not None and not output.is_dir():
         return output
     name = default_output(path, model)
     if not _writable(name, source, options):
-        log.info("FFmpeg here cannot write %s files; the output is .mkv.", path.suffix or "suffix-less")
+        log.info("FFmpeg here cannot write %s files with a modern video codec; the output is .mkv.",
+                 path.suffix or "suffix-less")
         name = default_output(path, model, ".mkv")
     return name if output is None else output / name.name
 
 
 def _writable(path: Path, source: VideoSource, options: VideoOptions) -> bool:
+    """Whether ``path`` can be written with one of the encoders chosen by name, not only with its format's
+    own legacy codec (RealVideo, swf's FLV1, GIF's 256 colours)."""
     try:
         muxer = output_muxer(path)
-        return muxer_writes(muxer, choose_encoder(source, options.encode, muxer))
+        spec = choose_encoder(source, options.encode, muxer)
     except ConfigError:
         return False
+    return spec.encoder in ENCODERS.values() and muxer_writes(muxer, spec)
 
 
 def _expected_frames(source: VideoSource, window: Window) -> int | None:
