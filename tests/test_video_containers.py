@@ -96,6 +96,7 @@ def check_output(path, size: tuple[int, int], video: str, audio: str | None) -> 
 def succeeded(code: int, out: str) -> None:
     assert code == 0, out
     assert "Traceback" not in out and "--resume" not in out
+    assert "damaged" not in out and "truncated" not in out  # an AVI's dropped frame is neither
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
@@ -124,6 +125,16 @@ def test_a_format_the_sound_needs_another_codec_for_gets_one_it_holds(tmp_path):
     assert "A mpeg file cannot hold stream 1 (audio, aac); it is re-encoded to mp2." in out
     check_output(tmp_path / "out.mpg", (48, 64), "h264", "mp2")
     assert leftovers(tmp_path) == []
+
+
+def test_an_avi_cut_short_is_still_reported_as_truncated(tmp_path):
+    whole = write_clip(tmp_path / "whole.avi", Clip(pan("coffee", 24, size=(48, 64), noise=20), codec="mpeg4",
+                                                    time_base=TIME_BASE, audio=False))
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 6 // 10])
+    code, out = invoke(cut, *FAST)
+    assert code == 0, out
+    assert f"{cut} announces 24 frames but only " in out and "(it may be truncated)" in out
 
 
 @pytest.mark.parametrize(("name", "codec", "output", "encoder"), [

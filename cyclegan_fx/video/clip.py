@@ -18,7 +18,14 @@ from cyclegan_fx.video.decode import ResumePoint, Window, decode
 from cyclegan_fx.video.encode import ENCODERS, EncoderSpec, choose_encoder, muxer_writes, output_muxer
 from cyclegan_fx.video.frames import to_rgb
 from cyclegan_fx.video.inference import Frame
-from cyclegan_fx.video.job import STATS, FrameProgressCallback, Resume, keeping_finished_work, run_passes
+from cyclegan_fx.video.job import (
+    STATS,
+    FinishedChunks,
+    FrameProgressCallback,
+    Resume,
+    keeping_finished_work,
+    run_passes,
+)
 from cyclegan_fx.video.join import Span, join
 from cyclegan_fx.video.outputs import ModelRef, check_target, default_output
 from cyclegan_fx.video.probe import VideoSource, probe
@@ -58,7 +65,7 @@ def translate_video(
         with atomic_output(output, options.overwrite) as target:
             join(work, outcome.records, source, spec, muxer, target, _span(outcome.records, source, window))
     work.remove()
-    _report_damage(source, window, outcome.frames, outcome.damage)
+    _report_damage(source, window, outcome)
     return Report(output, outcome.frames, outcome.damage)
 
 
@@ -149,10 +156,21 @@ def _job(
     }
 
 
-def _report_damage(source: VideoSource, window: Window, frames: int, damage: int) -> None:
+def _report_damage(source: VideoSource, window: Window, outcome: FinishedChunks) -> None:
+    frames, damage = outcome.frames, outcome.damage
     if damage:
         log.warning("%s is damaged: %d packet%s could not be decoded; the %d frames that could were translated.",
                     source.path, damage, "" if damage == 1 else "s", frames)
-    elif window == Window() and source.frames and frames < source.frames:
+    elif window == Window() and source.frames and frames < source.frames and _ends_early(source, outcome.records):
         log.warning("%s announces %d frames but only %d could be decoded (it may be truncated); those were "
                     "translated.", source.path, source.frames, frames)
+
+
+def _ends_early(source: VideoSource, records: list[ChunkRecord]) -> bool:
+    """Whether the decoded frames end before the stream's announced duration; an AVI also counts the frames
+    it drops (empty index entries that hold the frame before longer), which take no time of their own."""
+    if source.duration is None:
+        return True
+    last = records[-1]
+    decoded = float((last.last_key + last.last_duration - records[0].first_pts) * source.time_base)
+    return decoded < source.duration - 0.5 * float(last.last_duration * source.time_base)
