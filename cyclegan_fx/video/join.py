@@ -1,7 +1,7 @@
 """Join the finished chunks into the output file, with the input's other streams copied packet for packet.
 
 Audio, subtitle and data packets are copied byte for byte with their timestamps. Where the
-output's format cannot hold a stream, audio is re-encoded to the format's default codec and
+output's format cannot hold a stream, audio is re-encoded to the format's own audio codec (else AAC) and
 anything else is dropped, each with a one-line warning. Packets of all streams are written
 in time order, so the muxer never holds more than a few in memory.
 """
