@@ -8,6 +8,7 @@ asked otherwise) and, on request, subtitles. Reading back decodes with FFmpeg's 
 from __future__ import annotations
 
 import fractions
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,6 +59,8 @@ class Clip:
     metadata: dict[str, str] = field(default_factory=dict)
     audio: bool = True
     audio_codec: str = "aac"
+    audio_rate: int = 48000
+    audio_layout: str = "stereo"
     subtitles: bool = False
 
     def timestamps(self) -> list[int]:
@@ -84,8 +87,7 @@ def write_clip(path: Path, clip: Clip) -> Path:
         cc.color_primaries, cc.color_trc = clip.primaries, clip.transfer
         if clip.rotation:
             video.set_display_rotation(clip.rotation)
-        audio = out.add_stream(clip.audio_codec, rate=48000, layout="stereo", bit_rate=128000) if clip.audio \
-            else None
+        audio = _audio_stream(out, clip) if clip.audio else None
         subtitles = out.add_mux_stream("subrip") if clip.subtitles else None
         if subtitles is not None:
             subtitles.time_base = fractions.Fraction(1, 1000)
@@ -98,7 +100,7 @@ def write_clip(path: Path, clip: Clip) -> Path:
         out.mux(video.encode(None))
         seconds = float((pts[-1] + pts[1] - pts[0]) * clip.time_base) if len(pts) > 1 else 0.04
         if audio is not None:
-            _sine(out, audio, seconds)
+            _sine(out, audio, seconds, clip.audio_rate)
         if subtitles is not None:
             for i, start in enumerate(np.arange(0.0, seconds, 0.4)):
                 packet = av.Packet(f"Line {i}".encode())
@@ -108,15 +110,24 @@ def write_clip(path: Path, clip: Clip) -> Path:
     return path
 
 
-def _sine(out, audio, seconds: float) -> None:
-    samples = int(seconds * 48000)
-    wave = (0.3 * np.sin(2 * np.pi * 440 * np.arange(samples) / 48000)).astype(np.float32)
+def _audio_stream(out, clip: Clip):
+    audio = out.add_stream(clip.audio_codec, rate=clip.audio_rate, layout=clip.audio_layout,
+                           bit_rate=12200 if clip.audio_rate == 8000 else 128000)
+    if audio.codec_context.codec.experimental:  # FFmpeg's own Vorbis encoder
+        audio.codec_context.options = {"strict": "experimental"}
+    return audio
+
+
+def _sine(out, audio, seconds: float, rate: int) -> None:
+    samples = int(seconds * rate)
+    wave = (0.3 * np.sin(2 * np.pi * 440 * np.arange(samples) / rate)).astype(np.float32)
     cc = audio.codec_context
-    resampler = av.AudioResampler(cc.format.name, "stereo", 48000, frame_size=cc.frame_size or None)
+    layout = cc.layout.name
+    resampler = av.AudioResampler(cc.format.name, layout, rate, frame_size=cc.frame_size or None)
     for start in range(0, samples, 1024):
-        chunk = np.ascontiguousarray(np.stack([wave[start : start + 1024]] * 2))
-        frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
-        frame.sample_rate, frame.pts = 48000, start
+        chunk = np.ascontiguousarray(np.stack([wave[start : start + 1024]] * cc.layout.nb_channels))
+        frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=layout)
+        frame.sample_rate, frame.pts = rate, start
         for resampled in resampler.resample(frame):
             out.mux(audio.encode(resampled))
     for resampled in resampler.resample(None):
@@ -145,8 +156,6 @@ def read_clip(path: Path) -> ReadBack:
         video = container.streams.video[0]
         cc = video.codec_context
         tags = (cc.colorspace, cc.color_range, cc.color_primaries, cc.color_trc)
-        durations = {p.pts: p.duration for p in container.demux(video) if p.size}
-        container.seek(0)
         frames, pts, rotation = [], [], 0
         deep = "10" in (cc.pix_fmt or "")
         for frame in container.decode(video):
@@ -159,16 +168,20 @@ def read_clip(path: Path) -> ReadBack:
         streams = [(s.type, s.codec_context.name if s.codec_context else "") for s in container.streams]
         metadata = dict(container.metadata)
         time_base, pix_fmt, codec = video.time_base, cc.pix_fmt, cc.name
+    durations = {p.pts: p.duration for p in _demuxed(path, "video")}  # reopened: FLV cannot seek back to 0
     return ReadBack(frames, pts, [durations.get(p) for p in pts], time_base, codec, pix_fmt, tags, rotation,
                     metadata, streams, _packets(path, "audio"), _packets(path, "subtitle"))
 
 
 def _packets(path: Path, kind: str) -> list[tuple[bytes, float]]:
+    return [(bytes(p), float(p.pts * p.time_base)) for p in _demuxed(path, kind)]
+
+
+def _demuxed(path: Path, kind: str) -> list[av.Packet]:
+    """The packets of the first stream of ``kind``, in file order."""
     with av.open(str(path)) as container:
         streams = [s for s in container.streams if s.type == kind]
-        if not streams:
-            return []
-        return [(bytes(p), float(p.pts * p.time_base)) for p in container.demux(streams[0]) if p.size]
+        return [p for p in container.demux(streams[0]) if p.size] if streams else []
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -186,3 +199,43 @@ def corrupt(path: Path, target: Path, first: int, count: int, seed: int = 0) -> 
         data[pos + 4 : pos + size] = rng.integers(0, 256, size - 4, dtype=np.uint8).tobytes()
     target.write_bytes(bytes(data))
     return target
+
+
+def undecodable_theora(path: Path, size: tuple[int, int] = (48, 64), count: int = 6) -> Path:
+    """An Ogg Theora clip, written page by page, whose setup header FFmpeg's Theora decoder rejects.
+
+    No Theora encoder is needed: the identification and comment headers are valid, so the
+    demuxer finds a 64x48 25 fps Theora stream, but the decoder cannot be opened.
+    """
+    height, width = size
+    ident = b"\x80theora" + bytes([3, 2, 1]) + struct.pack(">HH", width // 16, height // 16)
+    ident += width.to_bytes(3, "big") + height.to_bytes(3, "big") + bytes([0, 0]) + struct.pack(">II", 25, 1)
+    ident += (1).to_bytes(3, "big") * 2 + bytes([0]) + (0).to_bytes(3, "big")
+    ident += bytes([32 << 2, 6 << 5])  # quality 32, keyframe granule shift 6
+    comment = b"\x81theora" + struct.pack("<II", 0, 0)
+    setup = b"\x82theora" + bytes(range(1, 64))
+    pages = [_ogg_page([ident], 0, 0, _OGG_FIRST), _ogg_page([comment, setup], 1, 0, 0)]
+    for i in range(count):
+        frame = bytes([0x00 if i == 0 else 0x40]) + bytes(20)
+        pages.append(_ogg_page([frame], 2 + i, i, _OGG_LAST if i == count - 1 else 0))
+    path.write_bytes(b"".join(pages))
+    return path
+
+
+_OGG_FIRST, _OGG_LAST = 2, 4
+
+
+def _ogg_page(packets: list[bytes], sequence: int, granule: int, flags: int) -> bytes:
+    lacing = b"".join(bytes([255] * (len(p) // 255) + [len(p) % 255]) for p in packets)
+    page = b"OggS" + bytes([0, flags]) + struct.pack("<qII", granule, 1, sequence) + bytes(4)
+    page += bytes([len(lacing)]) + lacing + b"".join(packets)
+    return page[:22] + struct.pack("<I", _ogg_crc(page)) + page[26:]
+
+
+def _ogg_crc(data: bytes) -> int:
+    crc = 0
+    for byte in data:
+        crc ^= byte << 24
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x04C11DB7 if crc & 0x80000000 else crc << 1) & 0xFFFFFFFF
+    return crc

@@ -15,10 +15,17 @@ from cyclegan_fx.runtime.runner import Runner
 from cyclegan_fx.video.chunks import KIND, Stamp, write_chunks
 from cyclegan_fx.video.config import VideoOptions
 from cyclegan_fx.video.decode import ResumePoint, Window, decode
-from cyclegan_fx.video.encode import EncoderSpec, choose_encoder, muxer_writes, output_muxer
+from cyclegan_fx.video.encode import ENCODERS, EncoderSpec, choose_encoder, muxer_writes, output_muxer
 from cyclegan_fx.video.frames import to_rgb
 from cyclegan_fx.video.inference import Frame
-from cyclegan_fx.video.job import STATS, FrameProgressCallback, Resume, keeping_finished_work, run_passes
+from cyclegan_fx.video.job import (
+    STATS,
+    FinishedChunks,
+    FrameProgressCallback,
+    Resume,
+    keeping_finished_work,
+    run_passes,
+)
 from cyclegan_fx.video.join import Span, join
 from cyclegan_fx.video.outputs import ModelRef, check_target, default_output
 from cyclegan_fx.video.probe import VideoSource, probe
@@ -58,7 +65,7 @@ def translate_video(
         with atomic_output(output, options.overwrite) as target:
             join(work, outcome.records, source, spec, muxer, target, _span(outcome.records, source, window))
     work.remove()
-    _report_damage(source, window, outcome.frames, outcome.damage)
+    _report_damage(source, window, outcome)
     return Report(output, outcome.frames, outcome.damage)
 
 
@@ -92,22 +99,26 @@ class VideoClip:
 
 def _output(path: Path, source: VideoSource, options: VideoOptions, model: ModelRef, output: Path | None) -> Path:
     """The output asked for, or beside the input (or in the folder given) in the input's format where that
-    can be written, else as .mkv."""
+    can be written with a modern codec, else as .mkv."""
     if output is not None and not output.is_dir():
         return output
     name = default_output(path, model)
     if not _writable(name, source, options):
-        log.info("FFmpeg here cannot write %s files; the output is .mkv.", path.suffix or "suffix-less")
+        log.info("FFmpeg here cannot write %s files with a modern video codec; the output is .mkv.",
+                 path.suffix or "suffix-less")
         name = default_output(path, model, ".mkv")
     return name if output is None else output / name.name
 
 
 def _writable(path: Path, source: VideoSource, options: VideoOptions) -> bool:
+    """Whether ``path`` can be written with one of the encoders chosen by name, not only with its format's
+    own legacy codec (RealVideo, swf's FLV1, GIF's 256 colours)."""
     try:
         muxer = output_muxer(path)
-        return muxer_writes(muxer, choose_encoder(source, options.encode, muxer))
+        spec = choose_encoder(source, options.encode, muxer)
     except ConfigError:
         return False
+    return spec.encoder in ENCODERS.values() and muxer_writes(muxer, spec)
 
 
 def _expected_frames(source: VideoSource, window: Window) -> int | None:
@@ -145,10 +156,21 @@ def _job(
     }
 
 
-def _report_damage(source: VideoSource, window: Window, frames: int, damage: int) -> None:
+def _report_damage(source: VideoSource, window: Window, outcome: FinishedChunks) -> None:
+    frames, damage = outcome.frames, outcome.damage
     if damage:
         log.warning("%s is damaged: %d packet%s could not be decoded; the %d frames that could were translated.",
                     source.path, damage, "" if damage == 1 else "s", frames)
-    elif window == Window() and source.frames and frames < source.frames:
+    elif window == Window() and source.frames and frames < source.frames and _ends_early(source, outcome.records):
         log.warning("%s announces %d frames but only %d could be decoded (it may be truncated); those were "
                     "translated.", source.path, source.frames, frames)
+
+
+def _ends_early(source: VideoSource, records: list[ChunkRecord]) -> bool:
+    """Whether the decoded frames end before the stream's announced duration; an AVI also counts the frames
+    it drops (empty index entries that hold the frame before longer), which take no time of their own."""
+    if source.duration is None:
+        return True
+    last = records[-1]
+    decoded = float((last.last_key + last.last_duration - records[0].first_pts) * source.time_base)
+    return decoded < source.duration - 0.5 * float(last.last_duration * source.time_base)

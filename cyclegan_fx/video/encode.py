@@ -6,7 +6,6 @@ one the final file is muxed through, so all of them agree on the stream's parame
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 from dataclasses import dataclass
@@ -14,12 +13,12 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
-import av.error
 
 from cyclegan_fx.errors import ConfigError
 from cyclegan_fx.video.colour import RANGE_FULL, ColourTags, YuvMatrix, yuv_matrix
 from cyclegan_fx.video.config import EncodeSettings
 from cyclegan_fx.video.frames import bit_depth, is_planar_yuv, planar_yuv_name, subsampling
+from cyclegan_fx.video.muxers import muxer_accepts, starts
 from cyclegan_fx.video.probe import VideoSource
 
 log = logging.getLogger("cyclegan_fx")
@@ -130,37 +129,10 @@ def codec_family(encoder: str) -> str:
     return next((family for family, name in ENCODERS.items() if name == encoder), encoder)
 
 
-def muxer_accepts(muxer: str, codec: str) -> bool:
-    """Whether FFmpeg's ``muxer`` can hold a stream of ``codec`` (an encoder or codec name)."""
-    container = av.open(os.devnull, "w", format=muxer)
-    try:
-        container.add_mux_stream(codec)
-        return True
-    except ValueError:
-        return False
-    finally:
-        container.close()
-
-
 def muxer_writes(muxer: str, spec: EncoderSpec) -> bool:
-    """Whether a ``muxer`` file of ``spec``'s video can be started: some muxers and encoders refuse only
-    when opened (swf takes no H.264, mpeg1video wants a standard frame rate)."""
-    container = av.open(io.BytesIO(), "w", format=muxer)
-    try:
-        configure(container.add_stream(spec.encoder).codec_context, spec)
-        container.start_encoding()
-        return True
-    except (ValueError, av.error.FFmpegError):
-        return False
-    finally:
-        _close_quietly(container)
-
-
-def _close_quietly(container: av.container.OutputContainer) -> None:
-    try:
-        container.close()
-    except (ValueError, av.error.FFmpegError):
-        pass  # a container that could not start may not write its trailer either
+    """Whether a ``muxer`` file of ``spec``'s video can be started (swf takes no H.264, mpeg1video wants a
+    standard frame rate)."""
+    return starts(muxer, lambda container: configure(container.add_stream(spec.encoder).codec_context, spec))
 
 
 def _encoder_name(requested: str, input_codec: str, muxer: str) -> str:

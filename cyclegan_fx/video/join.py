@@ -1,7 +1,7 @@
 """Join the finished chunks into the output file, with the input's other streams copied packet for packet.
 
 Audio, subtitle and data packets are copied byte for byte with their timestamps. Where the
-output's format cannot hold a stream, audio is re-encoded to the format's default codec and
+output's format cannot hold a stream, audio is re-encoded to the format's own audio codec (else AAC) and
 anything else is dropped, each with a one-line warning. Packets of all streams are written
 in time order, so the muxer never holds more than a few in memory.
 """
@@ -21,7 +21,8 @@ import av.error
 
 from cyclegan_fx.errors import CycleganFxError, OutputError
 from cyclegan_fx.video.chunks import read_packets
-from cyclegan_fx.video.encode import EncoderSpec, configure, muxer_accepts
+from cyclegan_fx.video.encode import EncoderSpec, configure
+from cyclegan_fx.video.muxers import holds_copy, writes_audio
 from cyclegan_fx.video.probe import VideoSource, open_input
 from cyclegan_fx.video.work import ChunkRecord, WorkFolder
 
@@ -30,6 +31,7 @@ log = logging.getLogger("cyclegan_fx")
 # Tags a muxer writes itself; copying them would describe the input's encoding, not the output's.
 _OWN_TAGS = {"encoder", "major_brand", "minor_version", "compatible_brands", "vendor_id", "duration",
              "bps", "number_of_frames", "number_of_bytes"}
+_MAX_DURATION = 2**31 - 1  # muxers refuse a packet duration beyond an int
 _USUAL_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 
 
@@ -47,30 +49,27 @@ def join(
     muxer: str, target: Path, span: Span | None,
 ) -> None:
     """Write the output to ``target`` (a temporary name the caller renames)."""
-    with open_input(source.path) as inputs, av.open(os.fspath(target), "w", format=muxer) as out:
-        out.metadata.update(_tags(inputs.metadata))
-        if span is None:
-            _copy_chapters(inputs, out)
-        video = _video_stream(out, spec, source, inputs)
-        copies = [_Copy.plan(out, stream) for stream in inputs.streams if stream.index != source.stream_index]
-        copies = [c for c in copies if c is not None]
-        try:
+    try:
+        with open_input(source.path) as inputs, av.open(os.fspath(target), "w", format=muxer) as out:
+            out.metadata.update(_tags(inputs.metadata))
+            if span is None:
+                _copy_chapters(inputs, out)
+            video = _video_stream(out, spec, source, inputs)
+            copies = [_Copy.plan(out, stream) for stream in inputs.streams if stream.index != source.stream_index]
+            copies = [c for c in copies if c is not None]
             out.start_encoding()
-        except av.error.FFmpegError as exc:
-            raise _cannot_write(muxer, exc) from exc
-        _check_extradata(video, records)
-        ordered = heapq.merge(
-            _video_packets(work, records, video, source.time_base, span),
-            _copied_packets(inputs, copies, span),
-            key=lambda item: item[0],
-        )
-        try:
+            _check_extradata(video, records)
+            ordered = heapq.merge(
+                _video_packets(work, records, video, source.time_base, span),
+                _copied_packets(inputs, copies, span),
+                key=lambda item: item[0],
+            )
             for _, packet in ordered:
                 out.mux(packet)
             for copy in copies:
                 out.mux(copy.flush())
-        except av.error.FFmpegError as exc:  # e.g. a copied stream whose timestamps the muxer refuses
-            raise _cannot_write(muxer, exc) from exc
+    except av.error.FFmpegError as exc:  # e.g. timestamps the muxer refuses, while muxing or in the trailer
+        raise _cannot_write(muxer, exc) from exc
 
 
 def _cannot_write(muxer: str, exc: av.error.FFmpegError) -> OutputError:
@@ -134,21 +133,15 @@ class _Copy:
 
     @classmethod
     def plan(cls, out, stream) -> _Copy | None:
-        codec = _codec_name(stream)
-        label = f"stream {stream.index} ({stream.type}, {codec})"
-        if muxer_accepts(out.format.name, codec):
-            try:
-                target = out.add_stream_from_template(stream)
-            except (ValueError, av.error.FFmpegError):
-                target = None
-            if target is not None:
-                target.metadata.update(_tags(stream.metadata))
-                target.disposition = stream.disposition
-                return cls(stream, target)
+        label = f"stream {stream.index} ({stream.type}, {_codec_name(stream)})"
         fmt = out.format.name.split(",")[0]
-        if stream.type == "audio" and out.default_audio_codec not in ("none", ""):
-            encoder = out.add_stream(out.default_audio_codec, rate=stream.codec_context.sample_rate,
-                                     layout=_ordered_layout(stream.codec_context.layout))
+        if holds_copy(out.format.name, stream):
+            target = out.add_stream_from_template(stream)
+            target.metadata.update(_tags(stream.metadata))
+            target.disposition = stream.disposition
+            return cls(stream, target)
+        encoder = _audio_encoder(out, stream) if stream.type == "audio" else None
+        if encoder is not None:
             log.warning("A %s file cannot hold %s; it is re-encoded to %s.", fmt, label, encoder.codec_context.name)
             return cls(stream, encoder, reencode=True)
         log.warning("A %s file cannot hold %s; it is left out.", fmt, label)
@@ -167,6 +160,8 @@ class _Copy:
             packet.pts -= offset
         if packet.dts is not None:
             packet.dts -= offset
+        if not 0 <= packet.duration <= _MAX_DURATION:  # Ogg trims the last Vorbis packet with a wrapped-around one
+            packet.duration = 0
         packet.stream = self.target
         yield _when(packet, time_base), packet
 
@@ -191,6 +186,15 @@ class _Copy:
             for resampled in self.resampler.resample(frame):
                 for out_packet in self.target.encode(resampled):
                     yield _when(out_packet, out_packet.time_base or self.target.time_base), out_packet
+
+
+def _audio_encoder(out, stream) -> av.audio.stream.AudioStream | None:
+    """A stream of ``out`` that re-encodes ``stream``: in the format's own audio codec, else AAC."""
+    rate, layout = stream.codec_context.sample_rate, _ordered_layout(stream.codec_context.layout)
+    for encoder in dict.fromkeys((out.default_audio_codec, "aac")):
+        if encoder not in ("none", "") and writes_audio(out.format.name, encoder, rate, layout):
+            return out.add_stream(encoder, rate=rate, layout=layout)
+    return None
 
 
 def _ordered_layout(layout: av.AudioLayout) -> str:

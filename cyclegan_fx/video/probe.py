@@ -111,7 +111,7 @@ def video_stream(container: av.container.InputContainer, path: Path) -> av.video
     for stream in container.streams.video:
         if not stream.disposition & av.stream.Disposition.attached_pic:
             if stream.codec_context is None:
-                raise VideoReadError(f"Cannot read {path}: no decoder for its video codec is available.")
+                raise _undecodable(path, "no decoder for its video codec is available")
             stream.codec_context.thread_type = "AUTO"
             return stream
     raise VideoReadError(f"{path} has no video stream.")
@@ -134,7 +134,18 @@ def _check_file(path: Path) -> None:
         raise VideoReadError(f"Cannot read {path}: permission denied.")
 
 
+def _undecodable(path: Path, reason: str) -> VideoReadError:
+    return VideoReadError(f"Cannot read {path}: {reason}; convert it to MP4 or MKV with another program "
+                          f"(for example ffmpeg -i {path.name} {path.stem}.mp4) and translate that.")
+
+
 def _first_frame(container, stream, path: Path) -> av.VideoFrame:
+    try:
+        stream.codec_context.open()
+    except av.error.FFmpegError as exc:  # e.g. Theora whose setup header this FFmpeg's decoder rejects
+        reason = (exc.strerror or "it fails").lower()
+        raise _undecodable(path, f"FFmpeg here cannot decode its {stream.codec_context.name} video ({reason})") \
+            from exc
     try:
         for packet in container.demux(stream):
             try:
