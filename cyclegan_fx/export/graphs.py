@@ -72,10 +72,14 @@ def export_ops(generator: Generator, dtype: torch.dtype) -> tuple[Op, ...]:
 
 def example_inputs(ops: tuple[Op, ...], seg: Segment, program: Program, dtype: torch.dtype,
                    batch: int = 1, size: int = 64) -> tuple[torch.Tensor, ...]:
-    """Inputs of the right shapes for tracing or checking a segment on a ``size`` px input tile."""
+    """Inputs of the right shapes for tracing or checking a segment on a tile of about ``size`` px (a
+    multiple of the granularity, and not square)."""
+    unit = program.granularity
+    height = max(unit, size // unit * unit)
+
     def activation(position: int) -> torch.Tensor:
         scale = program.scale_before[position]
-        shape = (batch, program.channels_before[position], size // scale, (size + 16) // scale)  # not square
+        shape = (batch, program.channels_before[position], height // scale, (height + unit) // scale)
         return torch.randn(shape).to(dtype)
 
     tensors = [activation(seg.start)] + [activation(s) for s in seg.skips_in]

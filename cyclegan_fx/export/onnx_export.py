@@ -28,9 +28,10 @@ def export_segment(ops: tuple[Op, ...], program: Program, seg: Segment, path: Pa
     require_extra("onnxscript")  # torch's dynamo exporter writes the graph with it
     names = signature(ops, seg, program)
     inputs = example_inputs(ops, seg, program, dtype)
-    dims = {0: torch.export.Dim("batch"), 2: torch.export.Dim("height"), 3: torch.export.Dim("width")}
+    batch = torch.export.Dim("batch")
+    spatial = _spatial_dims(program, seg, names)
     # Statistics have one row per tile of the batch (tiles of a batch may come from different images).
-    rest = [dims if name in names.dynamic else {0: dims[0]} for name in names.inputs[1:]]
+    shapes = [{0: batch, **spatial[name]} if name in spatial else {0: batch} for name in names.inputs]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's deprecation chatter is not the user's business
         try:
@@ -39,7 +40,7 @@ def export_segment(ops: tuple[Op, ...], program: Program, seg: Segment, path: Pa
                 (inputs[0], list(inputs[1:])),
                 input_names=list(names.inputs),
                 output_names=list(names.outputs),
-                dynamic_shapes={"x": dims, "rest": rest},
+                dynamic_shapes={"x": shapes[0], "rest": shapes[1:]},
                 opset_version=OPSET,
                 dynamo=True,
                 verbose=False,
@@ -47,3 +48,20 @@ def export_segment(ops: tuple[Op, ...], program: Program, seg: Segment, path: Pa
         except Exception as exc:  # the exporter raises many internal types
             raise ExportError(f"ONNX export of segment {seg.start}-{seg.end} failed: {exc}") from exc
     program.save(str(path))
+
+
+def _spatial_dims(program: Program, seg: Segment, names) -> dict[str, dict[int, object]]:
+    """Height and width of each activation input in units of the program's granularity: a U-Net segment
+    concatenates skips of several resolutions, which only fit for sizes that are such multiples."""
+    rows, cols = torch.export.Dim("rows"), torch.export.Dim("cols")
+    positions = (seg.start, *seg.skips_in)
+    dims = {}
+    for name, position in zip(names.inputs, positions):
+        if name in names.dynamic:
+            factor = program.granularity // program.scale_before[position]
+            dims[name] = {2: _times(rows, factor), 3: _times(cols, factor)}
+    return dims
+
+
+def _times(dim, factor: int):
+    return dim if factor == 1 else factor * dim
