@@ -99,3 +99,10 @@ def test_frames_keep_their_type_gray_and_alpha():
         assert out.dtype == np.uint16 and out.shape == gray_alpha.shape
         assert np.array_equal(out[..., 1], gray_alpha[..., 1])  # alpha is the translation's own
         assert np.abs(out[..., 0].astype(int) - gray_alpha[..., 0]).mean() < 2000
+
+
+def test_frames_too_small_for_flow_are_left_as_they_are():
+    blender = FlowBlender(0.7)
+    for i in range(2):
+        translation = np.full((9, 9, 3), 0.1 * (i + 1), np.float32)
+        assert np.array_equal(blender(np.full((9, 9, 3), 40 * i, np.uint8), False, translation), translation)

@@ -21,8 +21,11 @@ from cyclegan_fx.video.inference import Frame
 from cyclegan_fx.video.motion import flow_and_mask, rgb8, warp
 
 _FLOW_SIDE = 640  # flow of larger frames is measured on luma scaled down to this long side (1080p: 9x less work)
+_SMALLEST = 16  # DIS refuses frames much smaller (10 x 10): they are blended with nothing
 _MATCH = 0.05  # RMS colour difference (0..1) of a frame and its warped predecessor at which trust falls to 1/e
 _NEIGHBOURS = np.ones((3, 3), np.uint8)
+_MOTION_EDGE = np.ones((5, 5), np.uint8)  # flow is blurred across motion edges: no history within 2 pixels of one
+_MEAN_OF_CHANNELS = np.full((1, 3), 1.0 / 3.0, np.float32)
 _GUIDE, _HISTORY = "flow.guide", "flow.history"  # the state saved with a chunk
 
 
@@ -30,16 +33,16 @@ def trust_and_flow(guide: np.ndarray, previous: np.ndarray) -> tuple[np.ndarray,
     """Flow from the 8-bit RGB frame ``guide`` back to ``previous`` (H x W x 2) and how far history carried
     along it holds (0..1)."""
     flow, consistent = _scaled_flow(_luma(guide), _luma(previous))
-    difference = guide.astype(np.float32) - warp(previous.astype(np.float32), flow)
-    mismatch = np.sqrt(np.mean(difference**2, axis=2)) / 255.0
-    return np.exp(-((mismatch / _MATCH) ** 2)) * consistent, flow
+    difference = cv2.absdiff(guide.astype(np.float32), warp(previous.astype(np.float32), flow))
+    mean_square = cv2.transform(difference * difference, _MEAN_OF_CHANNELS)
+    return cv2.exp(mean_square * np.float32(-1.0 / (255.0 * _MATCH) ** 2)) * consistent, flow
 
 
 def blend(history: np.ndarray, current: np.ndarray, flow: np.ndarray, trust: np.ndarray,
           consistency: float) -> np.ndarray:
     """``current`` (float RGB) mixed with ``history`` carried along ``flow`` and clamped to current's neighbourhood."""
     warped = warp(history, flow)
-    clamped = np.clip(warped, cv2.erode(current, _NEIGHBOURS), cv2.dilate(current, _NEIGHBOURS))
+    clamped = cv2.min(cv2.max(warped, cv2.erode(current, _NEIGHBOURS)), cv2.dilate(current, _NEIGHBOURS))
     weight = (consistency * trust)[..., None]
     return current + weight * (clamped - current)
 
@@ -60,7 +63,7 @@ class FlowBlender:
         current = pixels.to_float(rgb)
         previous, history = self.guide, self.history
         self.guide = guide
-        if cut or previous is None or history is None or previous.shape != guide.shape:
+        if cut or previous is None or previous.shape != guide.shape or min(guide.shape[:2]) < _SMALLEST:
             self.history = current
             return result
         trust, flow = trust_and_flow(guide, previous)
@@ -89,14 +92,14 @@ def follow_motion(frames: Iterator[Frame], blender: FlowBlender) -> Iterator[Fra
 
 
 def _scaled_flow(luma: np.ndarray, previous: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Flow and consistency mask (eroded: flow is blurred across motion edges), measured at most _FLOW_SIDE wide."""
+    """Flow and consistency mask, measured at most _FLOW_SIDE pixels wide."""
     height, width = luma.shape
     scale = min(1.0, _FLOW_SIDE / max(height, width))
     if scale < 1.0:
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         luma, previous = (cv2.resize(x, size, interpolation=cv2.INTER_AREA) for x in (luma, previous))
     flow, consistent = flow_and_mask(luma, previous)
-    consistent = cv2.erode(consistent, _NEIGHBOURS)
+    consistent = cv2.erode(consistent, _MOTION_EDGE)
     if scale < 1.0:
         flow = cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR) * np.float32(
             [width / flow.shape[1], height / flow.shape[0]])

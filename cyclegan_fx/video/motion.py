@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -38,14 +40,21 @@ def flow_and_mask(first: np.ndarray, second: np.ndarray, preset: int = MEDIUM) -
     magnitude = np.sum(forward**2, axis=2) + np.sum(back_at_target**2, axis=2)
     consistent = mismatch < 0.01 * magnitude + 0.5
     height, width = first.shape
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    inside = (xs + forward[..., 0] >= 0) & (xs + forward[..., 0] <= width - 1)
-    inside &= (ys + forward[..., 1] >= 0) & (ys + forward[..., 1] <= height - 1)
+    target = _grid(height, width) + forward
+    inside = np.all((target >= 0) & (target <= np.float32([width - 1, height - 1])), axis=2)
     return forward, (consistent & inside).astype(np.float32)
 
 
 def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     """``image`` sampled at p + flow(p): the frame that the flow points into, carried onto the one it starts from."""
     height, width = flow.shape[:2]
+    return cv2.remap(image, _grid(height, width) + flow, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+@functools.lru_cache(maxsize=4)
+def _grid(height: int, width: int) -> np.ndarray:
+    """The (x, y) of every pixel, H x W x 2 float32 (read-only: shared by every caller)."""
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    return cv2.remap(image, xs + flow[..., 0], ys + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    grid = np.dstack([xs, ys])
+    grid.flags.writeable = False
+    return grid
