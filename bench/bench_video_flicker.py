@@ -31,7 +31,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import av
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -42,15 +41,19 @@ from cyclegan_fx.models import resolve_model  # noqa: E402
 from cyclegan_fx.runners.factory import open_runner  # noqa: E402
 from cyclegan_fx.runtime.config import RunOptions  # noqa: E402
 from cyclegan_fx.video import EncodeSettings, ModelRef, Temporal, TemporalSettings, VideoOptions, translate_video  # noqa: E402
+from cyclegan_fx.video.decode import decode
 from cyclegan_fx.video.flicker import warping_error  # noqa: E402
+from cyclegan_fx.video.frames import to_rgb
 from cyclegan_fx.video.motion import as_float_rgb, flow_and_mask, luma8
+from cyclegan_fx.video.probe import probe
 
 CLIPS = {"camera": camera_frames, "crossing": crossing_frames}
 
 
 def decoded(path: Path) -> list[np.ndarray]:
-    with av.open(str(path)) as container:
-        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    """Float RGB, decoded as the command decodes (the file's own matrix and range, exact arithmetic)."""
+    source = probe(path)
+    return [to_rgb(d.frame, source.matrix) for d in decode(source)]
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -72,12 +75,11 @@ def ghosting(outputs: list[np.ndarray], reference: list[np.ndarray], visible: di
 
 def bench_clip(name: str, runner, args, width: int, height: int, folder: Path) -> dict[Temporal, dict[str, float]]:
     cut = args.frames * 2 // 3
-    clip = write_clip(folder / f"{name}.mp4", CLIPS[name](width, height, args.frames, cut))
+    clip = write_clip(folder / f"{name}.mp4", CLIPS[name](width, height, args.frames, cut, noise=args.noise))
     source = decoded(clip)
     options = RunOptions(work_size=args.work_size)
-    floats = [as_float_rgb(f) for f in source]
-    reference = [runner.run(f, options) for f in floats]  # the per-frame translation; also the warm-up
-    alone = runner_alone(runner, floats, options, VideoOptions())
+    reference = [runner.run(f, options) for f in source]  # the per-frame translation; also the warm-up
+    alone = runner_alone(runner, source, options, VideoOptions())
     visible = newly_visible(source, cut)
     floor = warping_error(source, source, skip={cut - 1})
     figures = {}
@@ -93,8 +95,8 @@ def bench_clip(name: str, runner, args, width: int, height: int, folder: Path) -
         figures[mode] = {"error": error, "ratio": error / floor, "psnr": float(np.mean(scores)),
                          "worst": min(scores), "ghost": ghosting(frames, reference, visible), "fps": fps / alone}
     share = float(np.mean([m.mean() for m in visible.values()]))
-    print(f"\n{name}: {width}x{height}, {args.frames} frames, cut before frame {cut}, newly visible {share:.1%} of "
-          f"the pixels, runner alone {alone:.2f} frames/s")
+    print(f"\n{name}: {width}x{height}, {args.frames} frames, noise {args.noise:g}, cut before frame {cut}, "
+          f"newly visible {share:.1%} of the pixels, runner alone {alone:.2f} frames/s")
     print(f"{'':18} {'warp err':>9} {'vs input':>9} {'PSNR':>6} {'worst':>6} {'ghosting':>9} {'speed':>6}")
     print(f"{'input':18} {floor * 1e3:9.3f} {'1.00x':>9}")
     for mode, f in figures.items():
@@ -107,6 +109,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="160x96", help="WIDTHxHEIGHT of the clips")
     parser.add_argument("--frames", type=int, default=24)
+    parser.add_argument("--noise", type=float, default=3.0, help="sensor noise of the clips (standard deviation, of 255)")
     parser.add_argument("--work-size", default="full", help="runner work size (long side) or full")
     parser.add_argument("--modes", default="off,smooth,flow", help="comma-separated --temporal modes")
     parser.add_argument("--consistency", type=float, default=TemporalSettings().consistency)
