@@ -1,6 +1,6 @@
 """Flicker, fidelity, ghosting and speed of `cyclegan-fx video` per --temporal mode.
 
-    .venv/bin/python bench/bench_video_flicker.py                          # 160x96, 24 frames, about 2 minutes on 2 cores
+    .venv/bin/python bench/bench_video_flicker.py                          # 160x96, 24 frames, about 3 minutes on 2 cores
     .venv/bin/python bench/bench_video_flicker.py --size 320x192 --frames 48 --modes off,smooth,shot,flow
 
 Two clips (bench/video_clip.py), each with sensor noise and a cut two thirds in: a camera

@@ -1,4 +1,5 @@
-"""Normalization statistics across frames: the hooks, scene cuts, batching, resuming with state, and flicker.
+"""Normalization statistics and the flow blend across frames: the hooks, scene cuts, batching, resuming with
+state, and flicker.
 
 The flicker test runs the real vintage generator on a panning, noisy clip with a cut and
 measures the warping error (Lai et al.) of each --temporal mode.
