@@ -29,7 +29,7 @@ from cyclegan_fx.models import resolve_model  # noqa: E402
 from cyclegan_fx.runners.factory import open_runner  # noqa: E402
 from cyclegan_fx.runtime.config import RunOptions  # noqa: E402
 from cyclegan_fx.runtime.statistics import AdjustedStats  # noqa: E402
-from cyclegan_fx.video import ModelRef, VideoOptions, translate_video  # noqa: E402
+from cyclegan_fx.video import ModelRef, Temporal, TemporalSettings, VideoOptions, translate_video  # noqa: E402
 from cyclegan_fx.video.decode import decode  # noqa: E402
 from cyclegan_fx.video.encode import choose_encoder, new_encoder  # noqa: E402
 from cyclegan_fx.video.frames import from_rgb, to_rgb  # noqa: E402
@@ -87,11 +87,12 @@ def main() -> None:
     parser.add_argument("--work-size", default="full", help="runner work size (long side) or full")
     parser.add_argument("--frame-batch", type=int, default=VideoOptions().frame_batch)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--temporal", default=TemporalSettings().mode.value, help="--temporal mode of the command")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     options = RunOptions(work_size=args.work_size if args.work_size == "full" else int(args.work_size))
-    video = VideoOptions(frame_batch=args.frame_batch, overwrite=True)
+    video = VideoOptions(TemporalSettings(Temporal(args.temporal)), frame_batch=args.frame_batch, overwrite=True)
     runner = open_runner(resolve_model("vintage"), "a2b", args.device)
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
@@ -107,6 +108,7 @@ def main() -> None:
             print(f"  runner alone {alone[-1]:.2f} frames/s, whole command {command[-1]:.2f} frames/s", flush=True)
         alone, command = max(alone), max(command)
     print(f"clip {width}x{height}, {args.frames} frames, work size {args.work_size}, frame batch {args.frame_batch}, "
+          f"--temporal {args.temporal}, "
           f"{runner.backend.name} {runner.backend.dtype} on {runner.backend.device}")
     print(f"{'':34} {'frames/s':>9} {'ratio':>7}")
     print(f"{'decode + YUV->RGB alone':34} {decode_fps:9.2f}")

@@ -156,6 +156,22 @@ def test_start_and_end_cut_video_and_sound_alike(tmp_path):
     assert {data for data, _ in output.audio} <= {data for data, _ in source.audio}
 
 
+def test_flow_follows_start_and_end_and_its_consistency(tmp_path):
+    path = write_clip(tmp_path / "long.mp4", Clip(pan("coffee", 40, noise=4.0), audio=False))
+    window = ["--start", "0.4", "--end", "1", "--codec", "ffv1"]
+    outputs = {}
+    for name, temporal in (("smooth", ["--temporal", "smooth"]), ("flow", ["--temporal", "flow", "--consistency", "0.8"])):
+        code, out = invoke(path, "-o", tmp_path / f"{name}.mkv", *window, *temporal)
+        assert code == 0, out
+        outputs[name] = read_clip(tmp_path / f"{name}.mkv").frames
+    assert len(outputs["flow"]) == len(outputs["smooth"]) == 15
+    assert np.array_equal(outputs["flow"][0], outputs["smooth"][0])  # the part starts without history
+    assert not np.array_equal(outputs["flow"][5], outputs["smooth"][5])
+    assert min(psnr(a, b) for a, b in zip(outputs["flow"], outputs["smooth"])) > 30
+    code, out = invoke(path, "--temporal", "flow", "--consistency", "1")
+    assert code != 0 and "--consistency" in out
+
+
 def test_damage_in_the_middle_is_reported_and_the_rest_translated(tmp_path):
     clip = write_clip(tmp_path / "clip.mp4", Clip(pan("rocket", 24), audio=False))
     damaged = corrupt(clip, tmp_path / "damaged.mp4", 10, 3)

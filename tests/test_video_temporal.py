@@ -1,4 +1,5 @@
-"""Normalization statistics across frames: the hooks, scene cuts, batching, resuming with state, and flicker.
+"""Normalization statistics and the flow blend across frames: the hooks, scene cuts, batching, resuming with
+state, and flicker.
 
 The flicker test runs the real vintage generator on a panning, noisy clip with a cut and
 measures the warping error (Lai et al.) of each --temporal mode.
@@ -10,6 +11,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -157,19 +159,24 @@ def _translate(clip: Path, runner, mode: Temporal, output: Path, **kwargs) -> li
     return read_clip(output).frames
 
 
-def test_smoothed_statistics_lower_the_warping_error(flickering_clip, vintage_runner, tmp_path):
+def test_smoothed_statistics_and_flow_lower_the_warping_error(flickering_clip, vintage_runner, tmp_path):
     source = read_clip(flickering_clip).frames
-    errors = {}
+    errors, outputs = {}, {}
     for mode in Temporal:
-        output = _translate(flickering_clip, vintage_runner, mode, tmp_path / f"{mode.value}.mkv")
-        errors[mode] = warping_error(source, output, skip={15})
+        outputs[mode] = _translate(flickering_clip, vintage_runner, mode, tmp_path / f"{mode.value}.mkv")
+        errors[mode] = warping_error(source, outputs[mode], skip={15})
     floor = warping_error(source, source, skip={15})
     assert errors[Temporal.SMOOTH] < 0.8 * errors[Temporal.OFF]
     assert errors[Temporal.SHOT] < 0.8 * errors[Temporal.OFF]
     assert floor < errors[Temporal.SMOOTH]
+    assert errors[Temporal.FLOW] < 0.9 * errors[Temporal.SMOOTH]
+    smooth, flow = outputs[Temporal.SMOOTH], outputs[Temporal.FLOW]
+    assert np.array_equal(flow[0], smooth[0]) and np.array_equal(flow[16], smooth[16])  # no history into a shot
+    assert not np.array_equal(flow[17], smooth[17])
+    assert min(psnr(a, b) for a, b in zip(flow, smooth)) > 30  # the style is kept
 
 
-@pytest.mark.parametrize("mode", [Temporal.SMOOTH, Temporal.SHOT])
+@pytest.mark.parametrize("mode", [Temporal.SMOOTH, Temporal.SHOT, Temporal.FLOW])
 def test_an_interrupted_run_resumes_with_its_statistics(flickering_clip, vintage_runner, tmp_path, mode):
     whole = _translate(flickering_clip, vintage_runner, mode, tmp_path / "whole.mkv", chunk_frames=6)
 
@@ -227,3 +234,20 @@ def test_a_sequence_resumes_from_the_work_folder_of_earlier_versions(vintage_run
         resumed = load_image(target / f"f{i}.png").pixels.astype(int)
         expected = marker if i < 2 else load_image(whole / f"f{i}.png").pixels
         assert np.abs(resumed - expected).max() <= 1
+
+
+def test_flow_on_a_16_bit_sequence_is_the_same_in_batches_and_chunks(vintage_runner, tmp_path):
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    for i, frame in enumerate(pan("rocket", 7, step=(1, 2)) + pan("coffee", 3)):
+        cv2.imwrite(str(folder / f"f{i}.png"), cv2.cvtColor(frame.astype(np.uint16) * 257, cv2.COLOR_RGB2BGR))
+    files = sequence_files(str(folder))
+    outputs = []
+    for batch, chunk in ((1, 250), (3, 4)):
+        options = VideoOptions(TemporalSettings(Temporal.FLOW), frame_batch=batch, chunk_frames=chunk)
+        target = tmp_path / f"out-{batch}-{chunk}"
+        translate_sequence(str(folder), files, vintage_runner, WORK, options, MODEL, target)
+        outputs.append([load_image(target / f"f{i}.png").pixels for i in range(10)])
+    assert all(frame.dtype == np.uint16 for frame in outputs[0])
+    for one, other in zip(*outputs):
+        assert np.abs(one.astype(int) - other).max() <= 2

@@ -55,9 +55,12 @@ class _RenamedOption(click.Option):
 @click.option("--temporal", type=click.Choice([t.value for t in Temporal]), default=_TEMPORAL.mode.value,
               show_default=True,
               help="Normalization statistics across frames: smooth (moving average, reset at cuts), "
-                   "shot (one set per shot, two passes) or off (per frame; flickers).")
+                   "shot (one set per shot, two passes) or off (per frame; flickers); flow: smooth, and the "
+                   "previous output carried along the optical flow where it holds.")
 @click.option("--smoothing", type=click.FloatRange(0.0, 1.0, max_open=True), default=_TEMPORAL.momentum,
               show_default=True, help="Weight of the earlier frames' statistics in --temporal smooth.")
+@click.option("--consistency", type=click.FloatRange(0.0, 1.0, max_open=True), default=_TEMPORAL.consistency,
+              show_default=True, help="Weight of the previous output carried along the flow in --temporal flow.")
 @click.option("--cut-threshold", type=click.FloatRange(0.0, 1.0, min_open=True), default=_TEMPORAL.cut_threshold,
               show_default=True, help="Difference of consecutive thumbnails (0..1) that counts as a scene cut.")
 @click.option("--codec", default="auto", show_default=True,
@@ -76,8 +79,8 @@ class _RenamedOption(click.Option):
               help="Frames translated together in one runner call.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run of the same command.")
 @click.option("--overwrite", is_flag=True, help="Replace the output if it exists.")
-def video(source, output, model, direction, device, precision, backend, options, temporal, smoothing, cut_threshold,
-          codec, crf, preset, pix_fmt, start, end, chunk_frames, frame_batch, resume, overwrite) -> None:
+def video(source, output, model, direction, device, precision, backend, options, temporal, smoothing, consistency,
+          cut_threshold, codec, crf, preset, pix_fmt, start, end, chunk_frames, frame_batch, resume, overwrite) -> None:
     """Translate every frame of a video INPUT (or a folder or glob of numbered image frames)."""
     from cyclegan_fx.cli.progress import CountProgress
     from cyclegan_fx.models import resolve_model
@@ -85,7 +88,7 @@ def video(source, output, model, direction, device, precision, backend, options,
     from cyclegan_fx.video import EncodeSettings, ModelRef, translate
 
     video_options = VideoOptions(
-        temporal=TemporalSettings(Temporal(temporal), smoothing, cut_threshold),
+        temporal=TemporalSettings(Temporal(temporal), smoothing, cut_threshold, consistency),
         encode=EncodeSettings(codec, crf, preset, pix_fmt),
         start=start,
         end=end,

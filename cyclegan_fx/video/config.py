@@ -13,6 +13,7 @@ class Temporal(str, enum.Enum):
     OFF = "off"  # every frame its own statistics (flickers)
     SMOOTH = "smooth"  # statistics carried from frame to frame as a moving average, reset at cuts
     SHOT = "shot"  # one set of statistics per shot (two passes)
+    FLOW = "flow"  # smooth, and the previous output carried along the optical flow and blended in
 
 
 @dataclass(frozen=True)
@@ -20,12 +21,15 @@ class TemporalSettings:
     mode: Temporal = Temporal.SMOOTH
     momentum: float = 0.9  # weight of the statistics carried over from earlier frames
     cut_threshold: float = 0.15  # thumbnail difference (0..1) above which a new shot starts
+    consistency: float = 0.7  # --temporal flow: weight of the history carried along the flow (0: none)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.momentum < 1.0:
             raise ConfigError(f"The smoothing momentum must be at least 0 and below 1, not {self.momentum}.")
         if not 0.0 < self.cut_threshold <= 1.0:
             raise ConfigError(f"The cut threshold must be above 0 and at most 1, not {self.cut_threshold}.")
+        if not 0.0 <= self.consistency < 1.0:
+            raise ConfigError(f"The consistency must be at least 0 and below 1, not {self.consistency}.")
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ class Frame:
     stamp: Any = None  # where it came from: timestamps for video, the file for sequences
     result: np.ndarray | None = None
     state: dict[str, np.ndarray] | None = None  # statistics state after this frame; set at chunk ends
+    guide: np.ndarray | None = None  # --temporal flow: the input in 8-bit RGB, which the flow is measured on
 
     @property
     def ends_chunk(self) -> bool:

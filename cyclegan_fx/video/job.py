@@ -20,6 +20,7 @@ from cyclegan_fx.errors import OutputError, VideoReadError
 from cyclegan_fx.runtime.config import RunOptions
 from cyclegan_fx.runtime.runner import Runner
 from cyclegan_fx.video.config import Temporal, VideoOptions
+from cyclegan_fx.video.flow import FlowBlender, follow_motion, with_guide
 from cyclegan_fx.video.inference import Frame, PerFrame, PerShot, ShotRecording, Smoothed, Statistics, translate
 from cyclegan_fx.video.pipeline import in_thread
 from cyclegan_fx.video.temporal import StatsByNorm, pooled, shots_from_arrays
@@ -75,11 +76,12 @@ def run_passes(medium: Medium, runner: Runner, run_options: RunOptions, options:
     if temporal.mode is Temporal.SHOT:
         _run_pass(medium, STATS, ShotRecording, _record_shots(medium), runner, run_options, options, work, counter)
         statistics = functools.partial(PerShot, *_shots(work))
-    elif temporal.mode is Temporal.SMOOTH:
+    elif temporal.mode in (Temporal.SMOOTH, Temporal.FLOW):
         statistics = functools.partial(Smoothed, temporal.momentum)
     else:
         statistics = PerFrame
-    _run_pass(medium, medium.kind, statistics, medium.write, runner, run_options, options, work, counter)
+    flow = temporal.mode is Temporal.FLOW and temporal.consistency > 0
+    _run_pass(medium, medium.kind, statistics, medium.write, runner, run_options, options, work, counter, flow)
     records = work.finished(medium.kind)
     frames = sum(r.frames for r in records)
     if frames == 0:
@@ -96,7 +98,8 @@ def _shots(work: WorkFolder) -> tuple[list[int], dict[int, StatsByNorm]]:
 
 
 def _run_pass(medium, kind: str, statistics, sink, runner, run_options, options: VideoOptions, work: WorkFolder,
-              counter: _Counter) -> None:
+              counter: _Counter, flow: bool = False) -> None:
+    """One pass in threads: decode, translate, blend along the flow (with ``flow``), then ``sink``."""
     records = work.finished(kind)
     done = sum(r.frames for r in records)
     counter.skip(done)
@@ -108,13 +111,15 @@ def _run_pass(medium, kind: str, statistics, sink, runner, run_options, options:
         saved = work.arrays(kind, len(records) - 1)
         resume = Resume(done, records[-1].last_key, saved.pop("thumb"), saved)
     batch = options.frame_batch
-    frames = in_thread(medium.frames(resume, options.temporal.cut_threshold), 2 * batch, "decode")
+    saved = resume.saved if resume else None
+    decoded = medium.frames(resume, options.temporal.cut_threshold)
+    frames = in_thread(with_guide(decoded) if flow else decoded, 2 * batch, "decode")
     translated = in_thread(
-        translate(frames, runner, run_options, statistics(resume.saved if resume else None), batch,
-                  options.chunk_frames),
-        2 * batch,
-        "translate",
+        translate(frames, runner, run_options, statistics(saved), batch, options.chunk_frames), 2 * batch, "translate"
     )
+    if flow:
+        blender = FlowBlender(options.temporal.consistency, saved)
+        translated = in_thread(follow_motion(translated, blender), 2 * batch, "flow")
     with contextlib.closing(translated):  # on failure, stops the threads behind it
         sink(translated, work, options.chunk_frames, counter.advance)
     work.write_note(f"{kind}-end", {"frames": sum(r.frames for r in work.finished(kind))})
