@@ -216,8 +216,9 @@ def test_a_sequence_resumes_from_the_work_folder_of_earlier_versions(vintage_run
     work = tmp_path / ".resumed.cyclegan-fx-work"
     (work / "frames").mkdir(parents=True)
     listing = [(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+    before_flow = {k: v for k, v in vars(options.temporal).items() if k != "consistency"}  # as versions wrote it
     job = {"version": __version__, "frames": hashlib.sha256(json.dumps(listing).encode()).hexdigest(),
-           "model": MODEL.identity, "run": vars(WORK), "temporal": vars(options.temporal), "segment_frames": 2}
+           "model": MODEL.identity, "run": vars(WORK), "temporal": before_flow, "segment_frames": 2}
     (work / "job.json").write_text(json.dumps(job, default=str, indent=1))
     marker = np.full_like(frames[0], 7)  # no translation gives this: it shows the finished chunk was kept
     for i in range(2):

@@ -149,7 +149,7 @@ def _job(
         "input": {"path": str(source.path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns},
         "model": model.identity,
         "run": vars(run_options),
-        "temporal": vars(options.temporal),
+        "temporal": options.temporal.identity(),
         "encoder": spec.describe(),
         "window": [options.start, options.end],
         "segment_frames": options.chunk_frames,  # the key earlier versions wrote: their work still resumes

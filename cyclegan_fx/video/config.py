@@ -31,6 +31,14 @@ class TemporalSettings:
         if not 0.0 <= self.consistency < 1.0:
             raise ConfigError(f"The consistency must be at least 0 and below 1, not {self.consistency}.")
 
+    def identity(self) -> dict[str, object]:
+        """What of these settings changes the output (for --resume): consistency only where flow uses it,
+        so work left by versions without flow still resumes."""
+        settings = vars(self).copy()
+        if self.mode is not Temporal.FLOW:
+            del settings["consistency"]
+        return settings
+
 
 @dataclass(frozen=True)
 class EncodeSettings:

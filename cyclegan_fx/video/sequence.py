@@ -170,6 +170,6 @@ def _job(files: list[Path], run_options: RunOptions, options: VideoOptions, mode
         "frames": hashlib.sha256(json.dumps(listing).encode()).hexdigest(),
         "model": model.identity,
         "run": vars(run_options),
-        "temporal": vars(options.temporal),
+        "temporal": options.temporal.identity(),
         "segment_frames": options.chunk_frames,  # the key earlier versions wrote: their work still resumes
     }
