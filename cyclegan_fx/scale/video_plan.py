@@ -1,0 +1,83 @@
+"""Split a clip into the chunks of ``video --ray``: the same chunks as the single-process job, each a task of
+its own that an actor can start anywhere in the clip.
+
+A chunk of ``--temporal smooth`` translates a lead-in of the frames before it and keeps none of them: the
+moving average forgets its start geometrically, so after ``lead_in_frames`` frames the statistics at the
+chunk's first frame differ from the sequential run's by at most ``LEAD_IN_WEIGHT`` of what the frames before
+the lead-in contributed (and not at all where a cut lies inside the lead-in, since a cut restarts both).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from cyclegan_fx.errors import VideoReadError
+from cyclegan_fx.video.config import Temporal, TemporalSettings
+from cyclegan_fx.video.decode import Window
+from cyclegan_fx.video.probe import VideoSource, open_input, video_stream
+from cyclegan_fx.video.temporal import StatsByNorm
+
+LEAD_IN_WEIGHT = 0.01  # weight the lead-in leaves to the frames before it: momentum ** lead_in <= this
+
+
+@dataclass(frozen=True)
+class Shots:
+    """The first pass's result that a chunk of ``--temporal shot`` needs: every cut, and its shots' statistics."""
+
+    cuts: tuple[int, ...]  # the first frame of every shot of the clip
+    stats: dict[int, StatsByNorm]  # by shot number, only the shots the chunk holds
+
+
+@dataclass(frozen=True)
+class ChunkTask:
+    """Chunk ``index``: frames ``first`` to ``end`` (excluded) of the job, the first of them at ``first_pts``."""
+
+    kind: str  # which pass: the translating one, or the first pass of --temporal shot
+    index: int
+    first: int
+    end: int
+    first_pts: int
+    lead_in: int  # frames before ``first`` translated for the statistics only
+    after_pts: int | None  # pts of the frame before the first one decoded (None: decode from the start)
+    shots: Shots | None = None
+
+    @property
+    def decode_from(self) -> int:
+        """The first frame decoded: one before the lead-in, so that its first frame's cut flag is the true one."""
+        return max(0, self.first - self.lead_in - 1)
+
+
+def lead_in_frames(temporal: TemporalSettings) -> int:
+    """Frames each chunk translates before its own so that its smoothed statistics start as the sequential run's."""
+    if temporal.mode is not Temporal.SMOOTH or temporal.momentum == 0.0:
+        return 0
+    return math.ceil(math.log(LEAD_IN_WEIGHT) / math.log(temporal.momentum))
+
+
+def frame_stamps(source: VideoSource, window: Window) -> list[int]:
+    """The pts of every frame inside ``window``, in presentation order, from the packets alone (no decoding)."""
+    with open_input(source.path) as container:
+        stream = video_stream(container, source.path)
+        time_base = stream.time_base or source.time_base
+        stamps = []
+        for packet in container.demux(stream):
+            if not packet.size:
+                continue
+            if packet.pts is None:
+                raise VideoReadError(f"The video packets of {source.path} carry no timestamps, so it cannot be "
+                                     "split between workers; translate it without --ray.")
+            stamps.append(packet.pts)
+    return [pts for pts in sorted(stamps) if window.contains(float(pts * time_base))]
+
+
+def plan_chunks(kind: str, stamps: list[int], chunk_frames: int, lead_in: int) -> list[ChunkTask]:
+    """One task per chunk of ``chunk_frames`` frames, as the single-process job cuts them."""
+    tasks = []
+    for index, first in enumerate(range(0, len(stamps), chunk_frames)):
+        lead = min(lead_in, first)
+        start = max(0, first - lead - 1)  # the first frame decoded
+        after = stamps[start - 1] if start else None
+        end = min(first + chunk_frames, len(stamps))
+        tasks.append(ChunkTask(kind, index, first, end, stamps[first], lead, after))
+    return tasks
