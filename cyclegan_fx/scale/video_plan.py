@@ -2,9 +2,15 @@
 its own that an actor can start anywhere in the clip.
 
 A chunk of ``--temporal smooth`` translates a lead-in of the frames before it and keeps none of them: the
-moving average forgets its start geometrically, so after ``lead_in_frames`` frames the statistics at the
-chunk's first frame differ from the sequential run's by at most ``LEAD_IN_WEIGHT`` of what the frames before
-the lead-in contributed (and not at all where a cut lies inside the lead-in, since a cut restarts both).
+moving average forgets where it started geometrically, and a cut inside the lead-in restarts it exactly as in
+the sequential run. The first norm's carried statistics weigh the frames before the lead-in by
+``momentum ** lead_in <= LEAD_IN_WEIGHT``; deeper norms forget more slowly, because each one measures a frame
+with the smoothed statistics of the norms before it, so the weight is set far below the tolerance that
+matters. Measured with the vintage generator (tests/test_video_lead_in.py, README): at momentum 0.7 (26
+frames) every norm's statistics at the chunk's first frame are within 2% of their largest value of the
+sequential run's, and the frame itself at 59 dB (36 dB without a lead-in); at the default 0.9 (88 frames),
+53 dB (28 dB without).
+The cost: ``lead_in`` extra frames translated per chunk, 35% of a default chunk of 250 at momentum 0.9.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from cyclegan_fx.video.decode import Window
 from cyclegan_fx.video.probe import VideoSource, open_input, video_stream
 from cyclegan_fx.video.temporal import StatsByNorm
 
-LEAD_IN_WEIGHT = 0.01  # weight the lead-in leaves to the frames before it: momentum ** lead_in <= this
+LEAD_IN_WEIGHT = 1e-4  # weight the first norm's statistics keep of the frames before the lead-in
 
 
 @dataclass(frozen=True)
