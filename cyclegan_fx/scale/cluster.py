@@ -107,8 +107,8 @@ def _checked(placement: Placement, cpus: float, gpus: int) -> Placement:
 
 
 class ModelShelf:
-    """Holds the reference to the model's files for the whole job, so that a worker restarted later, on any
-    node, can fetch them. (A reference passed to the workers' constructors would also work, but Ray cannot
+    """Holds the reference to the model's files for the whole job, on the driver's node, so that a worker
+    restarted later, on any other node, can fetch them. (A reference passed to the workers' constructors would also work, but Ray cannot
     always restore such an argument for a restart: ray-project/ray#53727.)"""
 
     def __init__(self) -> None:
@@ -152,11 +152,14 @@ def start_workers(placement: Placement, settings: object, model: ModelFiles, wor
     """Actors of ``worker`` (default: the batch Translator) with the model loaded; the first worker's setup
     error (bad device, damaged model) is raised here."""
     import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     from cyclegan_fx.scale.worker import Translator
 
     name = f"cyclegan-fx-model-{secrets.token_hex(6)}"
-    shelf = ray.remote(ModelShelf).options(name=name, num_cpus=0).remote()
+    # On the driver's node: anywhere else, losing that node would leave every restarted worker without a model.
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    shelf = ray.remote(ModelShelf).options(name=name, num_cpus=0, scheduling_strategy=here).remote()
     remote = ray.remote(worker or Translator).options(
         num_cpus=placement.cpus, num_gpus=placement.gpus, max_restarts=-1, max_task_retries=TASK_RETRIES,
         max_concurrency=concurrency,
