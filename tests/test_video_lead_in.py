@@ -49,7 +49,8 @@ def test_chunks_are_the_single_process_ones_and_decode_from_before_their_lead_in
     tasks = plan_chunks("video", stamps, CHUNK, 8)
     assert [(t.index, t.first, t.end, t.lead_in, t.decode_from) for t in tasks] == [
         (0, 0, 10, 0, 0), (1, 10, 20, 8, 1), (2, 20, 25, 8, 11)]
-    assert [t.first_pts for t in tasks] == [stamps[0], stamps[10], stamps[20]]
+    assert [(t.first_pts, t.last_pts) for t in tasks] == [(stamps[0], stamps[9]), (stamps[10], stamps[19]),
+                                                          (stamps[20], stamps[24])]
     assert tasks[0].after_pts is None and tasks[1].after_pts == stamps[0] and tasks[2].after_pts == stamps[10]
     later = frame_stamps(probe(path), Window(start=0.5))  # 25 fps: frames 13 on
     assert later == stamps[13:]

@@ -11,7 +11,7 @@ from pathlib import Path
 import helpers
 import numpy as np
 import pytest
-from clips import BT709, LIMITED, Clip, pan, psnr, read_clip, write_clip
+from clips import BT709, LIMITED, Clip, corrupt, pan, psnr, read_clip, write_clip
 
 pytestmark = pytest.mark.heavy  # a real Ray runtime: the quick tier deselects it (-m "not heavy")
 
@@ -99,3 +99,16 @@ def test_an_interrupted_job_resumes_with_only_the_unfinished_chunks(ray_runtime,
     assert seen[0] == 8 * finished  # the finished chunks counted at once, never translated again
     assert len(seen) == 1 + 5 - finished  # then one report per chunk translated
     assert_same_video(target, tmp_path / "single.mkv")
+
+
+def test_a_chunk_that_fails_stops_the_job_in_one_sentence_and_keeps_the_finished_ones(ray_runtime, tmp_path):
+    whole = write_clip(tmp_path / "whole.mp4", Clip(pan("rocket", 40), audio=False))
+    damaged = corrupt(whole, tmp_path / "damaged.mp4", 26, 3)  # frames lost in chunk 3 (frames 24-31)
+    code, text = video(damaged, "-o", tmp_path / "out.mkv", "--temporal", "off", *RAY)
+    assert code == 1
+    error = next(line for line in text.splitlines() if line.startswith("Error: "))
+    assert error.startswith("Error: Frames 24-31 of ") and error.endswith(
+        "do not decode where their timestamps say (the file may be damaged); translate it without --ray.")
+    assert not (tmp_path / "out.mkv").exists()
+    work = tmp_path / ".out.mkv.cyclegan-fx-work"
+    assert "--resume" in text and {"video-00000.json", "video-00001.json"} <= {p.name for p in work.iterdir()}

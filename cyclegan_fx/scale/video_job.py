@@ -115,12 +115,14 @@ def _run(tasks: list[ChunkTask], work: WorkFolder, workers, settings: ChunkSetti
     def lost(task: ChunkTask, exc: Exception) -> ChunkOutcome:
         return ChunkOutcome(task.kind, task.index, "failed", lost_reason(describe(task, settings), exc))
 
+    started = time.monotonic()
     for outcome in feed(workers, list(todo.values()), lost):
         if outcome.status == "failed":
             raise CycleganFxError(outcome.reason)
         task = todo[(outcome.kind, outcome.index)]
         counter.add(task.end - task.first)
-        log.debug("Chunk %d (%s) %s in %.1f s.", outcome.index, outcome.kind, outcome.status, outcome.seconds)
+        log.debug("Chunk %d (%s) %s in %.2f s.", outcome.index, outcome.kind, outcome.status, outcome.seconds)
+    log.info("Translated the chunk(s) in %.1f s.", time.monotonic() - started)
 
 
 def _with_shots(tasks: list[ChunkTask], first_pass: list[ChunkTask], work: WorkFolder) -> list[ChunkTask]:

@@ -37,13 +37,14 @@ class Shots:
 
 @dataclass(frozen=True)
 class ChunkTask:
-    """Chunk ``index``: frames ``first`` to ``end`` (excluded) of the job, the first of them at ``first_pts``."""
+    """Chunk ``index``: frames ``first`` to ``end`` (excluded) of the job, the first and last at these pts."""
 
     kind: str  # which pass: the translating one, or the first pass of --temporal shot
     index: int
     first: int
     end: int
     first_pts: int
+    last_pts: int
     lead_in: int  # frames before ``first`` translated for the statistics only
     after_pts: int | None  # pts of the frame before the first one decoded (None: decode from the start)
     shots: Shots | None = None
@@ -85,5 +86,5 @@ def plan_chunks(kind: str, stamps: list[int], chunk_frames: int, lead_in: int) -
         start = max(0, first - lead - 1)  # the first frame decoded
         after = stamps[start - 1] if start else None
         end = min(first + chunk_frames, len(stamps))
-        tasks.append(ChunkTask(kind, index, first, end, stamps[first], lead, after))
+        tasks.append(ChunkTask(kind, index, first, end, stamps[first], stamps[end - 1], lead, after))
     return tasks

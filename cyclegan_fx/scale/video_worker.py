@@ -131,8 +131,8 @@ def _kept(frames: Iterator[Frame], task: ChunkTask, settings: ChunkSettings) -> 
         if frame.index < task.first:
             frame.result = None
             continue
-        if frame.index == task.first and frame.stamp.pts != task.first_pts or (
-                frame.ends_chunk and frame.index != task.end - 1):
-            raise VideoReadError(f"The decoded frames of {describe(task, settings)} are not the ones its "
-                                 "timestamps promise (the file may be damaged); translate it without --ray.")
+        if frame.index == task.first and frame.stamp.pts != task.first_pts or frame.ends_chunk and (
+                frame.index != task.end - 1 or frame.stamp.pts != task.last_pts):
+            raise VideoReadError(f"Frames {task.first}-{task.end - 1} of {settings.source.path} do not decode where "
+                                 "their timestamps say (the file may be damaged); translate it without --ray.")
         yield frame
