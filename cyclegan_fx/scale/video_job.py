@@ -17,7 +17,16 @@ from pathlib import Path
 from cyclegan_fx.errors import CycleganFxError, VideoReadError
 from cyclegan_fx.extras import require_extra
 from cyclegan_fx.runtime.config import RunOptions
-from cyclegan_fx.scale.cluster import NEEDS_RAY, feed, lost_reason, plan_placement, ray_runtime, start_workers
+from cyclegan_fx.scale.cluster import (
+    NEEDS_RAY,
+    Placement,
+    Workers,
+    feed,
+    lost_reason,
+    plan_placement,
+    ray_runtime,
+    start_workers,
+)
 from cyclegan_fx.scale.video_plan import ChunkTask, Shots, frame_stamps, lead_in_frames, plan_chunks
 from cyclegan_fx.scale.video_worker import ChunkOutcome, ChunkSettings, ChunkTranslator, describe
 from cyclegan_fx.video.chunks import KIND
@@ -75,7 +84,7 @@ def translate_video_on_ray(
 
 
 def _settings(clip: VideoClip, work: WorkFolder, run_options: RunOptions, options: VideoOptions, direction: str,
-              device: str, precision: str, backend: str, placement) -> ChunkSettings:
+              device: str, precision: str, backend: str, placement: Placement) -> ChunkSettings:
     # ``auto`` made explicit: a CPU worker on a GPU node must not take a GPU that Ray did not give it.
     device = device if device != "auto" else "cuda" if placement.gpus else "cpu"
     threads = None if placement.gpus else int(placement.cpus)
@@ -84,7 +93,7 @@ def _settings(clip: VideoClip, work: WorkFolder, run_options: RunOptions, option
                          backend, threads)
 
 
-def _run_chunks(clip: VideoClip, work: WorkFolder, workers, settings: ChunkSettings, options: VideoOptions,
+def _run_chunks(clip: VideoClip, work: WorkFolder, workers: Workers, settings: ChunkSettings, options: VideoOptions,
                 lead_in: int, progress: FrameProgressCallback | None) -> FinishedChunks:
     stamps = frame_stamps(clip.source, clip.window)
     if not stamps:
@@ -102,7 +111,7 @@ def _run_chunks(clip: VideoClip, work: WorkFolder, workers, settings: ChunkSetti
     return FinishedChunks(records, sum(r.frames for r in records), sum(r.damage for r in records))
 
 
-def _run(tasks: list[ChunkTask], work: WorkFolder, workers, settings: ChunkSettings, counter: _Counter) -> None:
+def _run(tasks: list[ChunkTask], work: WorkFolder, workers: Workers, settings: ChunkSettings, counter: _Counter) -> None:
     """Translate the chunks of ``tasks`` that are not finished yet; the first failure stops the job."""
     done = work.done(tasks[0].kind)
     counter.add(sum(t.end - t.first for t in tasks if t.index in done))
