@@ -111,7 +111,8 @@ def main() -> None:
         across = warping_error(inputs, frames_out, skip=inside | {cut - 1})
         within = warping_error(inputs, frames_out, skip=boundaries | {cut - 1})
         lowest = min(psnr(a, b) for a, b in zip(frames_out, reference))
-        print(f"| {name} | {len(frames_out)} | {pts == reference_pts} | {lowest:.1f} dB | {across:.5f} | {within:.5f} |")
+        print(f"| {name} | {len(frames_out)} | {pts == reference_pts} | {lowest:.1f} dB | {across:.5f} "
+              f"| {within:.5f} |")
 
 
 if __name__ == "__main__":

@@ -81,7 +81,8 @@ class _RenamedOption(click.Option):
 @click.option("--address", default=None,
               help="With --ray: the cluster to join, 'auto' or HOST:6379. Default: a Ray runtime started here.")
 @click.option("--actors", type=click.IntRange(min=1), default=None,
-              help="With --ray: workers, each holding the model once. Default: one per GPU, else one per --threads CPUs.")
+              help="With --ray: workers, each holding the model once. "
+                   "Default: one per GPU, else one per --threads CPUs.")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="With --ray: CPUs per worker. Default: 1 per GPU worker, 4 per CPU worker.")
 def video(source, output, model, direction, device, precision, backend, options, temporal, smoothing, cut_threshold,

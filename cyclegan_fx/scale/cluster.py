@@ -2,8 +2,9 @@
 
 A worker is a class with ``ready()`` and ``translate(item)``: the batch job's Translator (one file per item)
 or the video job's ChunkTranslator (one chunk per item). Work is handed out a few items per actor at a time,
-so the driver's memory does not grow with the number of items. Lost workers are Ray's business: actors restart (loading the model again) and the task they were
-running is retried; only an input that kills its worker on every attempt ends up as a failure.
+so the driver's memory does not grow with the number of items. Lost workers are Ray's business: actors
+restart (loading the model again) and the task they were running is retried; only an input that kills its
+worker on every attempt ends up as a failure.
 """
 
 from __future__ import annotations
@@ -108,8 +109,8 @@ def _checked(placement: Placement, cpus: float, gpus: int) -> Placement:
 
 class ModelShelf:
     """Holds the reference to the model's files for the whole job, on the driver's node, so that a worker
-    restarted later, on any other node, can fetch them. (A reference passed to the workers' constructors would also work, but Ray cannot
-    always restore such an argument for a restart: ray-project/ray#53727.)"""
+    restarted later, on any other node, can fetch them. (A reference passed to the workers' constructors
+    would also work, but Ray cannot always restore such an argument for a restart: ray-project/ray#53727.)"""
 
     def __init__(self) -> None:
         self.refs: list = []

@@ -18,7 +18,6 @@ from cyclegan_fx.errors import CycleganFxError, VideoReadError
 from cyclegan_fx.extras import require_extra
 from cyclegan_fx.runtime.config import RunOptions
 from cyclegan_fx.scale.cluster import (
-    NEEDS_RAY,
     Placement,
     Workers,
     feed,
@@ -58,7 +57,7 @@ def translate_video_on_ray(
     from cyclegan_fx.models import resolve_model
     from cyclegan_fx.scale.model_files import pack_model
 
-    require_extra("ray", NEEDS_RAY)
+    require_extra("ray", "video --ray needs Ray")
     resolved = resolve_model(model)
     resolved.direction(direction)
     files = pack_model(resolved, direction)
@@ -111,7 +110,8 @@ def _run_chunks(clip: VideoClip, work: WorkFolder, workers: Workers, settings: C
     return FinishedChunks(records, sum(r.frames for r in records), sum(r.damage for r in records))
 
 
-def _run(tasks: list[ChunkTask], work: WorkFolder, workers: Workers, settings: ChunkSettings, counter: _Counter) -> None:
+def _run(tasks: list[ChunkTask], work: WorkFolder, workers: Workers, settings: ChunkSettings,
+         counter: _Counter) -> None:
     """Translate the chunks of ``tasks`` that are not finished yet; the first failure stops the job."""
     done = work.done(tasks[0].kind)
     counter.add(sum(t.end - t.first for t in tasks if t.index in done))
