@@ -79,13 +79,24 @@ class _RenamedOption(click.Option):
               help="Frames translated together in one runner call.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run of the same command.")
 @click.option("--overwrite", is_flag=True, help="Replace the output if it exists.")
+@click.option("--ray", "use_ray", is_flag=True,
+              help="Translate the chunks on Ray workers (a video file on a path every node sees; the ray extra).")
+@click.option("--address", default=None,
+              help="With --ray: the cluster to join, 'auto' or HOST:6379. Default: a Ray runtime started here.")
+@click.option("--actors", type=click.IntRange(min=1), default=None,
+              help="With --ray: workers, each holding the model once. "
+                   "Default: one per GPU, else one per --threads CPUs.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="With --ray: CPUs per worker. Default: 1 per GPU worker, 4 per CPU worker.")
 def video(source, output, model, direction, device, precision, backend, options, temporal, smoothing, consistency,
-          cut_threshold, codec, crf, preset, pix_fmt, start, end, chunk_frames, frame_batch, resume, overwrite) -> None:
+          cut_threshold, codec, crf, preset, pix_fmt, start, end, chunk_frames, frame_batch, resume, overwrite, use_ray,
+          address, actors, threads) -> None:
     """Translate every frame of a video INPUT (or a folder or glob of numbered image frames)."""
     from cyclegan_fx.cli.progress import CountProgress
     from cyclegan_fx.models import resolve_model
     from cyclegan_fx.runners.factory import open_runner
     from cyclegan_fx.video import EncodeSettings, ModelRef, translate
+    from cyclegan_fx.video.sequence import sequence_files
 
     video_options = VideoOptions(
         temporal=TemporalSettings(Temporal(temporal), smoothing, cut_threshold, consistency),
@@ -97,13 +108,24 @@ def video(source, output, model, direction, device, precision, backend, options,
         resume=resume,
         overwrite=overwrite,
     )
-    resolved = resolve_model(model)
-    runner = open_runner(resolved, direction, device, precision, backend)
-    identity = f"{resolved.path.resolve()}:{direction}:{runner.backend.name}:{runner.backend.dtype}"
+    if not use_ray and (address or actors or threads):
+        raise click.UsageError("--address, --actors and --threads go with --ray.")
+    if use_ray and sequence_files(source) is not None:
+        raise click.UsageError("--ray translates video files; translate image sequences without it, or with batch.")
     progress = CountProgress("frame", Path(source).name, every=10)
     try:
-        report = translate(source, runner, options, video_options, ModelRef(resolved.name, direction, identity),
-                           output, progress.update)
+        if use_ray:
+            from cyclegan_fx.scale.video_job import RayPlacement, translate_video_on_ray
+
+            report = translate_video_on_ray(Path(source), model, direction, device, precision, backend, options,
+                                            video_options, RayPlacement(address, actors, threads), output,
+                                            progress.update)
+        else:
+            resolved = resolve_model(model)
+            runner = open_runner(resolved, direction, device, precision, backend)
+            identity = f"{resolved.path.resolve()}:{direction}:{runner.backend.name}:{runner.backend.dtype}"
+            report = translate(source, runner, options, video_options, ModelRef(resolved.name, direction, identity),
+                               output, progress.update)
     finally:
         progress.close()
     log.info("Wrote %d frames to %s.", report.frames, report.output)

@@ -1,8 +1,10 @@
-"""Ray: start or join a runtime, start one Translator actor per GPU or per group of CPU threads, and feed them.
+"""Ray: start or join a runtime, start one worker actor per GPU or per group of CPU threads, and feed them.
 
-Work is handed out a few items per actor at a time, so the driver's memory does not grow with the number
-of files. Lost workers are Ray's business: actors restart (loading the model again) and the task they were
-running is retried; only an input that kills its worker on every attempt ends up as a failure.
+A worker is a class with ``ready()`` and ``translate(item)``: the batch job's Translator (one file per item)
+or the video job's ChunkTranslator (one chunk per item). Work is handed out a few items per actor at a time,
+so the driver's memory does not grow with the number of items. Lost workers are Ray's business: actors
+restart (loading the model again) and the task they were running is retried; only an input that kills its
+worker on every attempt ends up as a failure.
 """
 
 from __future__ import annotations
@@ -11,19 +13,23 @@ import contextlib
 import logging
 import secrets
 import socket
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from cyclegan_fx.errors import ConfigError, DeviceError
 from cyclegan_fx.extras import require_extra
 from cyclegan_fx.scale.model_files import ModelFiles
 from cyclegan_fx.scale.work import Outcome, WorkerSettings, WorkItem, locations
 
+T = TypeVar("T")
+R = TypeVar("R")
+
 log = logging.getLogger("cyclegan_fx")
 
-TASK_RETRIES = 2  # attempts after the first when a worker dies while translating a file
-CONCURRENCY = 2  # calls an actor runs at once: one in the runner while the other reads or writes
+TASK_RETRIES = 2  # attempts after the first when a worker dies while translating an item
+CONCURRENCY = 2  # files a batch actor translates at once: one in the runner while the other reads or writes
 QUEUED = 1  # calls waiting in each actor's queue, so it never idles between files
 NEEDS_RAY = "Batch jobs need Ray"  # what require_extra says when Ray is missing
 
@@ -102,9 +108,9 @@ def _checked(placement: Placement, cpus: float, gpus: int) -> Placement:
 
 
 class ModelShelf:
-    """Holds the reference to the model's files for the whole job, so that a worker restarted later, on any
-    node, can fetch them. (A reference passed to the workers' constructors would also work, but Ray cannot
-    always restore such an argument for a restart: ray-project/ray#53727.)"""
+    """Holds the reference to the model's files for the whole job, on the driver's node, so that a worker
+    restarted later, on any other node, can fetch them. (A reference passed to the workers' constructors
+    would also work, but Ray cannot always restore such an argument for a restart: ray-project/ray#53727.)"""
 
     def __init__(self) -> None:
         self.refs: list = []
@@ -133,6 +139,7 @@ class ShelvedModel:
 class Workers:
     actors: list
     shelf: object
+    concurrency: int = CONCURRENCY  # calls each actor runs at once
 
     def stop(self) -> None:
         import ray
@@ -141,19 +148,24 @@ class Workers:
             ray.kill(actor)
 
 
-def start_workers(placement: Placement, settings: WorkerSettings, model: ModelFiles) -> Workers:
-    """Actors with the model loaded; the first worker's setup error (bad device, damaged model) is raised here."""
+def start_workers(placement: Placement, settings: object, model: ModelFiles, worker: type | None = None,
+                  concurrency: int = CONCURRENCY) -> Workers:
+    """Actors of ``worker`` (default: the batch Translator) with the model loaded; the first worker's setup
+    error (bad device, damaged model) is raised here."""
     import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     from cyclegan_fx.scale.worker import Translator
 
     name = f"cyclegan-fx-model-{secrets.token_hex(6)}"
-    shelf = ray.remote(ModelShelf).options(name=name, num_cpus=0).remote()
-    remote = ray.remote(Translator).options(
+    # On the driver's node: anywhere else, losing that node would leave every restarted worker without a model.
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    shelf = ray.remote(ModelShelf).options(name=name, num_cpus=0, scheduling_strategy=here).remote()
+    remote = ray.remote(worker or Translator).options(
         num_cpus=placement.cpus, num_gpus=placement.gpus, max_restarts=-1, max_task_retries=TASK_RETRIES,
-        max_concurrency=CONCURRENCY,
+        max_concurrency=concurrency,
     )
-    workers = Workers([], shelf)
+    workers = Workers([], shelf, concurrency)
     try:
         ray.get(shelf.put.remote([ray.put(model)]))
         workers.actors = [remote.remote(settings, ShelvedModel(name)) for _ in range(placement.actors)]
@@ -171,16 +183,17 @@ def start_workers(placement: Placement, settings: WorkerSettings, model: ModelFi
     return workers
 
 
-def feed(workers: Workers, settings: WorkerSettings, items: Iterable[WorkItem]) -> Iterator[Outcome]:
-    """Translate ``items`` on the workers, yielding each outcome as it arrives (in no particular order)."""
+def feed(workers: Workers, items: Iterable[T], lost: Callable[[T, Exception], R]) -> Iterator[R]:
+    """Translate ``items`` on the workers, yielding each outcome as it arrives (in no particular order);
+    ``lost`` makes the outcome of an item whose task Ray could not complete."""
     import ray
     from ray.exceptions import RayError
 
     actors = workers.actors
     items = iter(items)
-    pending: dict[object, tuple[WorkItem, int]] = {}
+    pending: dict[object, tuple[T, int]] = {}
     load = [0] * len(actors)
-    capacity = (CONCURRENCY + QUEUED) * len(actors)
+    capacity = (workers.concurrency + QUEUED) * len(actors)
     exhausted = False
     while True:
         while not exhausted and len(pending) < capacity:
@@ -200,18 +213,25 @@ def feed(workers: Workers, settings: WorkerSettings, items: Iterable[WorkItem]) 
             try:
                 yield ray.get(ref)
             except RayError as exc:
-                yield _lost(settings, item, exc)
+                yield lost(item, exc)
 
 
-def _lost(settings: WorkerSettings, item: WorkItem, exc: Exception) -> Outcome:
-    """The failure of an item whose task Ray could not complete."""
+def lost_file(settings: WorkerSettings) -> Callable[[WorkItem, Exception], Outcome]:
+    """``feed``'s ``lost`` for the batch job: a failed outcome naming the file."""
+
+    def lost(item: WorkItem, exc: Exception) -> Outcome:
+        source, target = locations(settings, item)
+        return Outcome(source.text, target.text, "failed", lost_reason(source.text, exc))
+
+    return lost
+
+
+def lost_reason(what: str, exc: Exception) -> str:
+    """One sentence for an item whose task Ray could not complete."""
     from ray.exceptions import OutOfMemoryError, RayTaskError
 
-    source, target = locations(settings, item)
-    log.debug("Task for %s failed: %s", source.text, exc)
+    log.debug("Task for %s failed: %s", what, exc)
     if isinstance(exc, RayTaskError):
-        reason = f"Cannot translate {source.text}: the worker raised {type(exc.cause).__name__}."
-    else:
-        why = "the node ran out of memory" if isinstance(exc, OutOfMemoryError) else "its process or node died"
-        reason = f"Cannot translate {source.text}: the worker was lost on all {TASK_RETRIES + 1} attempts ({why})."
-    return Outcome(source.text, target.text, "failed", reason)
+        return f"Cannot translate {what}: the worker raised {type(exc.cause).__name__}."
+    why = "the node ran out of memory" if isinstance(exc, OutOfMemoryError) else "its process or node died"
+    return f"Cannot translate {what}: the worker was lost on all {TASK_RETRIES + 1} attempts ({why})."

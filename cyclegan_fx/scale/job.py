@@ -17,7 +17,15 @@ from pathlib import Path
 from cyclegan_fx.errors import ConfigError, OutputError
 from cyclegan_fx.extras import require_extra
 from cyclegan_fx.runtime.config import RunOptions
-from cyclegan_fx.scale.cluster import NEEDS_RAY, Placement, feed, plan_placement, ray_runtime, start_workers
+from cyclegan_fx.scale.cluster import (
+    NEEDS_RAY,
+    Placement,
+    feed,
+    lost_file,
+    plan_placement,
+    ray_runtime,
+    start_workers,
+)
 from cyclegan_fx.scale.report import FailureReport, Summary
 from cyclegan_fx.scale.storage import Location, locate, prepare_destination, walk
 from cyclegan_fx.scale.work import Outcome, WorkerSettings, WorkItem
@@ -100,7 +108,7 @@ def run_job(
             try:
                 _count_in_background(sources, job.recursive, on_total)
                 items = _items(sources, job.recursive, lambda path, reason: record(Outcome(path, "", "failed", reason)))
-                for outcome in feed(workers, settings, items):
+                for outcome in feed(workers, items, lost_file(settings)):
                     record(outcome)
             finally:
                 summary.seconds = time.monotonic() - started

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cyclegan_fx import __version__
 from cyclegan_fx.errors import ConfigError
@@ -42,11 +43,27 @@ class Report:
     damage: int  # input packets or files that could not be read
 
 
+Passes = Callable[["VideoClip", WorkFolder], FinishedChunks]  # fill the work folder with finished chunks
+
+
 def translate_video(
     path: Path, runner: Runner, run_options: RunOptions, options: VideoOptions, model: ModelRef,
     output: Path | None = None, progress: FrameProgressCallback | None = None,
 ) -> Report:
     """Translate every frame of the video file ``path``, keeping its timing, colour and other streams."""
+
+    def passes(clip: VideoClip, work: WorkFolder) -> FinishedChunks:
+        return run_passes(clip, runner, run_options, options, work, progress)
+
+    return produce_video(path, run_options, options, model, output, passes)
+
+
+def produce_video(
+    path: Path, run_options: RunOptions, options: VideoOptions, model: ModelRef, output: Path | None,
+    passes: Passes, job: Mapping[str, Any] | None = None,
+) -> Report:
+    """Check the output, let ``passes`` translate the clip into chunks, then join them; ``job``: what else
+    tells this job's work apart from another's for --resume."""
     source = probe(path)
     output = _output(path, source, options, model, output)
     muxer = output_muxer(output)
@@ -59,9 +76,10 @@ def translate_video(
     clip = VideoClip(source, window, spec, muxer)
     log.info("%s: %dx%d %s, %s; writing %s with %s %s.", path, source.width, source.height, source.codec,
              source.matrix.describe(), output, spec.encoder, spec.pix_fmt)
-    work = WorkFolder.prepare(output, _job(source, spec, run_options, options, model), options.resume)
+    work = WorkFolder.prepare(output, {**_job(source, spec, run_options, options, model), **(job or {})},
+                              options.resume)
     with keeping_finished_work(work, (STATS, KIND)):
-        outcome = run_passes(clip, runner, run_options, options, work, progress)
+        outcome = passes(clip, work)
         with atomic_output(output, options.overwrite) as target:
             join(work, outcome.records, source, spec, muxer, target, _span(outcome.records, source, window))
     work.remove()

@@ -74,7 +74,7 @@ def run_passes(medium: Medium, runner: Runner, run_options: RunOptions, options:
     counter = _Counter(progress, medium.expected_frames, passes)
     statistics: Callable[[dict[str, np.ndarray]], Statistics]  # from the state saved with the last chunk
     if temporal.mode is Temporal.SHOT:
-        _run_pass(medium, STATS, ShotRecording, _record_shots(medium), runner, run_options, options, work, counter)
+        _run_pass(medium, STATS, ShotRecording, record_shots(medium), runner, run_options, options, work, counter)
         statistics = functools.partial(PerShot, *_shots(work))
     elif temporal.mode in (Temporal.SMOOTH, Temporal.FLOW):
         statistics = functools.partial(Smoothed, temporal.momentum)
@@ -125,7 +125,7 @@ def _run_pass(medium, kind: str, statistics, sink, runner, run_options, options:
     work.write_note(f"{kind}-end", {"frames": sum(r.frames for r in work.finished(kind))})
 
 
-def _record_shots(medium: Medium):
+def record_shots(medium: Medium):
     """The sink of the first pass: each chunk's per-shot sums and cuts."""
 
     def sink(frames: Iterator[Frame], work: WorkFolder, chunk_frames: int, on_frame: Callable[[], None]) -> None:
@@ -177,7 +177,7 @@ def keeping_finished_work(work: WorkFolder, kinds: tuple[str, ...]) -> Iterator[
         work.remove()
         raise
     except BaseException:
-        if any(work.finished(kind) for kind in kinds):
+        if any(work.done(kind) for kind in kinds):
             log.warning("The finished part is kept in %s; run the same command with --resume to continue.",
                         work.path)
         else:

@@ -106,6 +106,11 @@ class WorkFolder:
             records.append(ChunkRecord.from_json(json.loads(path.read_text())))
         return records
 
+    def done(self, kind: str) -> set[int]:
+        """The indices of every finished chunk of ``kind``, in order or not (chunks made in parallel)."""
+        prefix = f"{kind}-"
+        return {int(p.stem[len(prefix):]) for p in self.path.glob(f"{prefix}[0-9]*.json")}
+
     def finish(self, kind: str, index: int, record: ChunkRecord, arrays: Mapping[str, np.ndarray]) -> None:
         """Close a chunk: its arrays, then its record (which marks it finished)."""
         with atomic_output(self.file(kind, index, ".npz"), overwrite=True) as tmp:
