@@ -22,7 +22,8 @@ LAYERS: list[set[str]] = [
     {"runners"},
     {"training"},
     {"distill"},
-    {"video", "watch", "serve", "scale", "gimp"},
+    {"video"},
+    {"watch", "serve", "scale", "gimp"},  # scale's video --ray is built on video
     {"cli"},
     {"__main__"},
 ]
