@@ -20,6 +20,22 @@ from cyclegan_fx.serve import answers, read_endpoint
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def gimp_session(tmp_path_factory, name: str) -> tuple[Path, Path, Path, Path]:
+    """The GIMP chroot (skipping the test with its reason where there is none), and a fresh work folder with
+    a home for the model store and an empty output folder: ``(root, work, home, out)``."""
+    import gimp_chroot
+    import pytest
+
+    reason = gimp_chroot.unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    root = gimp_chroot.ensure_rootfs()
+    work = tmp_path_factory.mktemp(name)
+    home, out = work / "home", work / "out"
+    out.mkdir()
+    return root, work, home, out
+
+
 def cli(home: Path, *args, check: bool = True) -> subprocess.CompletedProcess:
     """The real `cyclegan-fx` command of this checkout, with its own home folder."""
     done = subprocess.run([sys.executable, "-m", "cyclegan_fx", *map(str, args)], check=False, env=_env(home),

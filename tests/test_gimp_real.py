@@ -22,7 +22,7 @@ import cv2
 import gimp_chroot
 import numpy as np
 import pytest
-from gimp_helpers import ROOT, applied, cli, close, layer_pixels, serving
+from gimp_helpers import ROOT, applied, cli, close, gimp_session, layer_pixels, serving
 from helpers import tiny_generator
 from PIL import Image
 
@@ -68,13 +68,7 @@ def cases(paths: dict[str, Path]) -> list[dict]:
 @pytest.fixture(scope="module")
 def gimp(tmp_path_factory, photo):
     """Runs GIMP once over every case; yields the report, the inputs and the apply outputs' folder."""
-    reason = gimp_chroot.unavailable_reason()
-    if reason:
-        pytest.skip(reason)
-    root = gimp_chroot.ensure_rootfs()
-    work = tmp_path_factory.mktemp("gimp-real")
-    home, out = work / "home", work / "out"
-    out.mkdir()
+    root, work, home, out = gimp_session(tmp_path_factory, "gimp-real")
     store = ModelStore(home)
     store.names()  # the built-in model
     store.add_generator("gimp_s2w", tiny_generator(seed=3), "a2b", "Summer to Winter")

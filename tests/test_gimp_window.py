@@ -17,7 +17,7 @@ from pathlib import Path
 import gimp_chroot
 import numpy as np
 import pytest
-from gimp_helpers import ROOT, applied, cli, close, layer_pixels, serving
+from gimp_helpers import ROOT, applied, cli, close, gimp_session, layer_pixels, serving
 from PIL import Image
 
 from cyclegan_fx.models import ModelStore
@@ -32,13 +32,7 @@ SCREENSHOTS = {"menu.png": ROOT / "docs" / "gimp-menu.png", "dialog.png": ROOT /
 @pytest.fixture(scope="module")
 def window(tmp_path_factory, photo):
     """Runs the GIMP window session once; yields its report and the folders."""
-    reason = gimp_chroot.unavailable_reason()
-    if reason:
-        pytest.skip(reason)
-    root = gimp_chroot.ensure_rootfs()
-    work = tmp_path_factory.mktemp("gimp-window")
-    home, out = work / "home", work / "out"
-    out.mkdir()
+    root, work, home, out = gimp_session(tmp_path_factory, "gimp-window")
     ModelStore(home).names()  # the built-in model
     cli(home, "gimp", "install", "--gimp-dir", work / "gimp3")
     small, big = work / "small.png", work / "big.png"
