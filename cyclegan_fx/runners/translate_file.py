@@ -21,8 +21,7 @@ from cyclegan_fx.runners.cache import WarmRunner
 from cyclegan_fx.runtime.config import RunOptions
 from cyclegan_fx.runtime.devices import is_out_of_memory
 from cyclegan_fx.runtime.progress import ProgressCallback
-from cyclegan_fx.runtime.runner import OWN, Runner
-from cyclegan_fx.runtime.statistics import StatsSource
+from cyclegan_fx.runtime.runner import Runner
 
 PathLike = str | os.PathLike[str]
 
@@ -30,14 +29,6 @@ PathLike = str | os.PathLike[str]
 def read_image(path: PathLike, options: RunOptions) -> LoadedImage:
     """Decode ``path`` upright at its own bit depth, refused before decoding if over ``options.max_pixels``."""
     return load_image(path, options.max_pixels)
-
-
-def translate_pixels(
-    runner: Runner | WarmRunner, pixels: np.ndarray, options: RunOptions, progress: ProgressCallback | None = None,
-    statistics: StatsSource = OWN,
-) -> np.ndarray:
-    """The translated image; a cached runner takes one image at a time."""
-    return runner.run(pixels, options, progress, statistics)
 
 
 def write_image(target: PathLike, pixels: np.ndarray, meta: ImageMeta | None, overwrite: bool) -> None:
@@ -52,11 +43,11 @@ def translate_file(
     """Read ``source``, translate it and write ``target``; an existing target is refused before any work."""
     refuse_existing(Path(target), overwrite)
     image = read_image(source, options)
-    write_image(target, translate_pixels(runner, image.pixels, options, progress), image.meta, overwrite)
+    write_image(target, runner.run(image.pixels, options, progress), image.meta, overwrite)
 
 
 def about_the_input(exc: BaseException) -> bool:
-    """Whether a failure of ``read_image`` or ``translate_pixels`` is the image's own: it cannot be decoded,
+    """Whether a failure of ``read_image`` or ``Runner.run`` is the image's own: it cannot be decoded,
     is too large or too small, or needs more memory than there is. Anything else may pass if tried again."""
     if isinstance(exc, (ImageReadError, ImageTooLargeError, ImageTooSmallError, NotEnoughMemoryError, MemoryError)):
         return True

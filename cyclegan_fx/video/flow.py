@@ -18,7 +18,7 @@ import numpy as np
 
 from cyclegan_fx.runtime import pixels
 from cyclegan_fx.video.inference import Frame
-from cyclegan_fx.video.motion import flow_and_mask, rgb8, warp
+from cyclegan_fx.video.motion import flow_and_mask, luma8, rgb8, warp
 
 _FLOW_SIDE = 640  # flow of larger frames is measured on luma scaled down to this long side (1080p: 9x less work)
 _SMALLEST = 16  # DIS refuses frames much smaller (10 x 10): they are blended with nothing
@@ -32,7 +32,7 @@ _GUIDE, _HISTORY = "flow.guide", "flow.history"  # the state saved with a chunk
 def trust_and_flow(guide: np.ndarray, previous: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Flow from the 8-bit RGB frame ``guide`` back to ``previous`` (H x W x 2) and how far history carried
     along it holds (0..1)."""
-    flow, consistent = _scaled_flow(_luma(guide), _luma(previous))
+    flow, consistent = _scaled_flow(luma8(guide), luma8(previous))
     difference = cv2.absdiff(guide.astype(np.float32), warp(previous.astype(np.float32), flow))
     mean_square = cv2.transform(difference * difference, _MEAN_OF_CHANNELS)
     return cv2.exp(mean_square * np.float32(-1.0 / (255.0 * _MATCH) ** 2)) * consistent, flow
@@ -106,6 +106,3 @@ def _scaled_flow(luma: np.ndarray, previous: np.ndarray) -> tuple[np.ndarray, np
         consistent = cv2.resize(consistent, (width, height), interpolation=cv2.INTER_NEAREST)
     return flow, consistent
 
-
-def _luma(rgb: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)

@@ -13,7 +13,9 @@ MEDIUM = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM
 
 
 def rgb8(image: np.ndarray) -> np.ndarray:
-    """8-bit RGB from a frame of any dtype and layout."""
+    """8-bit RGB from a frame of any dtype and layout (a copy, even where it is 8-bit RGB already)."""
+    if image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3:
+        return image.copy()  # the float round trip below gives the same values, at several times the cost
     return np.clip(as_float_rgb(image) * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 

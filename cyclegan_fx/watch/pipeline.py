@@ -17,7 +17,7 @@ import numpy as np
 from cyclegan_fx.errors import CycleganFxError
 from cyclegan_fx.io.image_format import ImageMeta
 from cyclegan_fx.runners.cache import RunnerCache
-from cyclegan_fx.runners.translate_file import about_the_input, read_image, translate_pixels, write_image
+from cyclegan_fx.runners.translate_file import about_the_input, read_image, write_image
 from cyclegan_fx.runtime.devices import is_out_of_memory
 from cyclegan_fx.watch.claims import Claim, Claims
 from cyclegan_fx.watch.config import FolderConfig
@@ -152,7 +152,7 @@ class Pipeline:
         config = job.folder.config
         try:
             runner = self.runners.get(config.model)
-            job.result = translate_pixels(runner, job.pixels, config.options)
+            job.result = runner.run(job.pixels, config.options)
         except Exception as exc:
             if about_the_input(exc):
                 self._blame(job, exc, job.folder.claims.held_path(job.claim))
