@@ -27,6 +27,10 @@ class OutputError(CycleganFxError):
     """An output cannot be written: it exists already or its folder is not writable."""
 
 
+class StorageError(CycleganFxError):
+    """A file or folder on an object store cannot be looked up, listed or read (network, credentials)."""
+
+
 class ModelNotFoundError(CycleganFxError):
     """A model name, bundle or file does not exist."""
 
