@@ -28,7 +28,8 @@ class OutputError(CycleganFxError):
 
 
 class StorageError(CycleganFxError):
-    """A file or folder on an object store cannot be looked up, listed or read (network, credentials)."""
+    """A file or folder on an object store cannot be looked up, listed, read, or (a job's output, whose finished
+    work is kept for --resume) written: the network or the credentials may be to blame."""
 
 
 class ModelNotFoundError(CycleganFxError):

@@ -170,4 +170,7 @@ class RayPlace(Place):
     def _uploaded(self, output: Path) -> Iterator[Path]:
         with atomic_output(output, overwrite=True) as local:
             yield local
-        upload(output, self.target)
+        try:
+            upload(output, self.target)
+        except OutputError as exc:  # maybe the network's doing: keep the chunks, so that --resume only joins them
+            raise StorageError(str(exc)) from exc
