@@ -27,6 +27,11 @@ class OutputError(CycleganFxError):
     """An output cannot be written: it exists already or its folder is not writable."""
 
 
+class StorageError(CycleganFxError):
+    """A file or folder on an object store cannot be looked up, listed, read, or (a job's output, whose finished
+    work is kept for --resume) written: the network or the credentials may be to blame."""
+
+
 class ModelNotFoundError(CycleganFxError):
     """A model name, bundle or file does not exist."""
 

@@ -202,3 +202,39 @@ def test_an_image_too_big_for_memory_fails_alone(tmp_path, photo):
     assert big["status"] == "failed" and "out of memory" in big["reason"].lower(), big
     assert small["status"] == "written"
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["small.png"]
+
+
+def test_a_work_folder_on_a_store_publishes_whole_chunks_and_resumes(tmp_path):
+    """What `video --ray` keeps on an object store (here file://): a worker's chunk appears file by file, each
+    under its final name only once complete and its record last; a driver elsewhere lists and downloads it."""
+    from cyclegan_fx.errors import ConfigError
+    from cyclegan_fx.scale.video_store import StoredWork, chunk_folder
+    from cyclegan_fx.video.chunks import KIND
+    from cyclegan_fx.video.work import ChunkRecord
+
+    location = locate((tmp_path / "store" / ".out.mkv.cyclegan-fx-work").as_uri())
+    job = {"input": "s3://bucket/clip.mkv", "crf": 18}
+    driver = StoredWork(location, tmp_path / "driver").start(job, resume=False)
+    assert driver.done(KIND) == set() and not driver.is_done(KIND, 0)
+    record = ChunkRecord(frames=3, damage=0, last_key=2, first_index=0, first_pts=0, last_duration=1, extradata="")
+    thumb = np.arange(12, dtype=np.float32).reshape(2, 2, 3)
+    with chunk_folder(location) as worker:
+        worker.file(KIND, 1, ".packets").write_bytes(b"encoded chunk")
+        worker.finish(KIND, 1, record, {"thumb": thumb})
+    stored = sorted(p.name for p in (tmp_path / "store" / ".out.mkv.cyclegan-fx-work").iterdir())
+    assert stored == ["job.json", "video-00001.json", "video-00001.npz", "video-00001.packets"]  # no .part left
+    assert driver.done(KIND) == {1} and driver.is_done(KIND, 1)
+    assert driver.finished(KIND) == []  # in order, up to the first missing one: chunk 0
+
+    with chunk_folder(location) as worker:
+        worker.file(KIND, 0, ".packets").write_bytes(b"first chunk")
+        worker.finish(KIND, 0, record, {"thumb": thumb})
+    again = StoredWork(location, tmp_path / "resumed").start(job, resume=True)
+    assert again.finished(KIND) == [record, record]
+    assert again.file(KIND, 1, ".packets").read_bytes() == b"encoded chunk"  # downloaded for the join
+    assert np.array_equal(again.arrays(KIND, 0)["thumb"], thumb)
+    refused = f"^The unfinished work in {re.escape(location.text)} belongs to another job"
+    with pytest.raises(ConfigError, match=refused):
+        StoredWork(location, tmp_path / "other").start({**job, "crf": 20}, resume=True)
+    again.remove()
+    assert sorted(p.name for p in (tmp_path / "store").iterdir()) == []

@@ -47,9 +47,9 @@ class _RenamedOption(click.Option):
 
 @click.command()
 @click.argument("source", metavar="INPUT")
-@click.option("-o", "--output", type=click.Path(path_type=Path),
-              help="Output file, or a folder to put it in (for an image sequence: the folder of frames). "
-                   "Default: INPUT-MODEL-DIRECTION beside the input.")
+@click.option("-o", "--output",
+              help="Output file, or a folder to put it in (for an image sequence: the folder of frames); with --ray "
+                   "also a URI (s3://, gs://, file://). Default: INPUT-MODEL-DIRECTION beside the input.")
 @model_options
 @run_options
 @click.option("--temporal", type=click.Choice([t.value for t in Temporal]), default=_TEMPORAL.mode.value,
@@ -80,7 +80,8 @@ class _RenamedOption(click.Option):
 @click.option("--resume", is_flag=True, help="Continue an interrupted run of the same command.")
 @click.option("--overwrite", is_flag=True, help="Replace the output if it exists.")
 @click.option("--ray", "use_ray", is_flag=True,
-              help="Translate the chunks on Ray workers (a video file on a path every node sees; the ray extra).")
+              help="Translate the chunks on Ray workers (a video file on a path every node sees, or a URI: s3://, "
+                   "gs://, file://; the ray extra).")
 @click.option("--address", default=None,
               help="With --ray: the cluster to join, 'auto' or HOST:6379. Default: a Ray runtime started here.")
 @click.option("--actors", type=click.IntRange(min=1), default=None,
@@ -88,13 +89,17 @@ class _RenamedOption(click.Option):
                    "Default: one per GPU, else one per --threads CPUs.")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="With --ray: CPUs per worker. Default: 1 per GPU worker, 4 per CPU worker.")
+@click.option("--work", default=None,
+              help="With --ray: the folder (a path every node sees, or a URI) to keep the finished chunks in until "
+                   "the output is written. Default: beside the output.")
 def video(source, output, model, direction, device, precision, backend, options, temporal, smoothing, consistency,
           cut_threshold, codec, crf, preset, pix_fmt, start, end, chunk_frames, frame_batch, resume, overwrite, use_ray,
-          address, actors, threads) -> None:
+          address, actors, threads, work) -> None:
     """Translate every frame of a video INPUT (or a folder or glob of numbered image frames)."""
     from cyclegan_fx.cli.progress import CountProgress
     from cyclegan_fx.models import resolve_model
     from cyclegan_fx.runners.factory import open_runner
+    from cyclegan_fx.scale.storage import is_uri
     from cyclegan_fx.video import EncodeSettings, ModelRef, translate
     from cyclegan_fx.video.sequence import sequence_files
 
@@ -108,24 +113,26 @@ def video(source, output, model, direction, device, precision, backend, options,
         resume=resume,
         overwrite=overwrite,
     )
-    if not use_ray and (address or actors or threads):
-        raise click.UsageError("--address, --actors and --threads go with --ray.")
-    if use_ray and sequence_files(source) is not None:
+    if not use_ray and (address or actors or threads or work):
+        raise click.UsageError("--address, --actors, --threads and --work go with --ray.")
+    if not use_ray and any(is_uri(text) for text in (source, output or "")):
+        raise click.UsageError("URIs of object stores go with --ray; without it, give local paths.")
+    if use_ray and not is_uri(source) and sequence_files(source) is not None:
         raise click.UsageError("--ray translates video files; translate image sequences without it, or with batch.")
     progress = CountProgress("frame", Path(source).name, every=10)
     try:
         if use_ray:
             from cyclegan_fx.scale.video_job import RayPlacement, translate_video_on_ray
 
-            report = translate_video_on_ray(Path(source), model, direction, device, precision, backend, options,
+            report = translate_video_on_ray(source, model, direction, device, precision, backend, options,
                                             video_options, RayPlacement(address, actors, threads), output,
-                                            progress.update)
+                                            progress.update, work)
         else:
             resolved = resolve_model(model)
             runner = open_runner(resolved, direction, device, precision, backend)
             identity = f"{resolved.path.resolve()}:{direction}:{runner.backend.name}:{runner.backend.dtype}"
             report = translate(source, runner, options, video_options, ModelRef(resolved.name, direction, identity),
-                               output, progress.update)
+                               Path(output) if output else None, progress.update)
     finally:
         progress.close()
     log.info("Wrote %d frames to %s.", report.frames, report.output)

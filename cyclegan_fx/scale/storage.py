@@ -1,4 +1,5 @@
-"""Where batch inputs and outputs live: local paths, or URIs of pyarrow filesystems (s3://, gs://, file://).
+"""Where the inputs, outputs and work of ``batch`` and ``video --ray`` live: local paths, or URIs of pyarrow
+filesystems (s3://, gs://, file://).
 
 Pixels are never decoded or encoded here: an object is copied to a local temporary file that the project's
 reader decodes, and the project's writer encodes a result into a local temporary file that is then
@@ -11,18 +12,20 @@ import contextlib
 import os
 import posixpath
 import re
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
-from cyclegan_fx.errors import ConfigError, CycleganFxError, ImageReadError, OutputError
+from cyclegan_fx.errors import ConfigError, CycleganFxError, ImageReadError, OutputError, StorageError
 from cyclegan_fx.extras import require_extra
 from cyclegan_fx.io.atomic import temporary_sibling
 from cyclegan_fx.io.inputs import is_image_name
 
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_BUFFER = 8 << 20  # bytes per read or write when copying a file: big files never pass through memory whole
 Kind = Literal["file", "folder", "missing"]
 ProblemCallback = Callable[[str, str], None]  # (path, one-sentence reason)
 
@@ -61,7 +64,8 @@ class Location:
             return "folder" if os.path.isdir(self.path) else "file" if os.path.exists(self.path) else "missing"
         from pyarrow.fs import FileType
 
-        found = self.fs.get_file_info(self.path).type
+        with _reaching(self.text):
+            found = self.fs.get_file_info(self.path).type
         return "folder" if found == FileType.Directory else "missing" if found == FileType.NotFound else "file"
 
     def exists(self) -> bool:
@@ -80,9 +84,13 @@ class Location:
         return other.path.rstrip("/") == outer or other.path.startswith(outer + "/")
 
 
+def is_uri(text: str) -> bool:
+    return bool(_URI.match(text))
+
+
 def locate(text: str) -> Location:
     """A Location for a local path or a URI that pyarrow knows (s3://, gs://, hdfs://, file://)."""
-    if not _URI.match(text):  # absolute: workers do not share the driver's working directory
+    if not is_uri(text):  # absolute: workers do not share the driver's working directory
         return Location(text, os.path.abspath(os.path.expanduser(text)))
     fs_module = require_extra("pyarrow.fs", f"{text} is a URI; reading URIs needs pyarrow")
     try:
@@ -116,7 +124,7 @@ def walk(folder: Location, recursive: bool, problem: ProblemCallback) -> Iterato
                     subfolders.append(relative)
         except OSError as exc:
             where = folder.child(below).text if below else folder.text
-            problem(where, f"Cannot list {where}: {_os_reason(exc)}.")
+            problem(where, f"Cannot list {where}: {os_reason(exc)}.")
         pending.extend(reversed(subfolders))
 
 
@@ -151,22 +159,70 @@ def _fs_entries(folder: Location, below: str) -> Iterator[tuple[str, bool]]:
 
 
 @contextlib.contextmanager
-def local_copy(source: Location) -> Iterator[Path]:
-    """A local file with the content of ``source``: the file itself when it is local."""
+def local_copy(source: Location, error: type[CycleganFxError] = ImageReadError) -> Iterator[Path]:
+    """A local file with the content of ``source``: the file itself when it is local; ``error`` says why
+    it cannot be read."""
     if source.fs is None:
         yield Path(source.path)
         return
-    with tempfile.TemporaryDirectory(prefix="cyclegan-fx-") as folder:
-        local = Path(folder) / source.name
-        try:
-            with source.fs.open_input_stream(source.path, compression=None) as stream:
-                local.write_bytes(stream.read())
-        except FileNotFoundError:
-            raise ImageReadError(f"Cannot read {source.text}: no such file.") from None
-        except OSError as exc:
-            raise ImageReadError(f"Cannot read {source.text}: {_os_reason(exc)}.") from exc
-        with _named_as(local, source.text):
+    copy = LocalCopy(source, error)
+    try:
+        local = copy.path()
+        with named_as(local, source.text):
             yield local
+    finally:
+        copy.close()
+
+
+class LocalCopy:
+    """A local file with the content of ``source`` (the file itself when it is local), downloaded on first use
+    and kept until ``close()``: for a reader that needs the same file many times."""
+
+    def __init__(self, source: Location, error: type[CycleganFxError] = ImageReadError) -> None:
+        self.source, self.error = source, error
+        self.folder: tempfile.TemporaryDirectory | None = None
+
+    def path(self) -> Path:
+        if self.source.fs is None:
+            return Path(self.source.path)
+        if self.folder is None:
+            self._download()
+        return Path(self.folder.name) / self.source.name
+
+    def _download(self) -> None:
+        self.folder = tempfile.TemporaryDirectory(prefix="cyclegan-fx-")
+        try:
+            download(self.source, Path(self.folder.name) / self.source.name)
+        except OSError as exc:
+            self.close()
+            if isinstance(exc, FileNotFoundError):
+                raise self.error(f"Cannot read {self.source.text}: no such file.") from None
+            reason = "it is a folder, not a file" if self.source.kind() == "folder" else os_reason(exc)
+            raise self.error(f"Cannot read {self.source.text}: {reason}.") from exc
+
+    def close(self) -> None:
+        if self.folder is not None:
+            self.folder.cleanup()
+            self.folder = None
+
+
+def download(source: Location, local: Path) -> None:
+    """Copy the object ``source`` to the local file ``local``; OSError if it cannot be read."""
+    with source.fs.open_input_stream(source.path, compression=None) as stream, local.open("wb") as file:
+        shutil.copyfileobj(stream, file, _BUFFER)
+
+
+def object_stamp(source: Location) -> dict[str, Any]:
+    """What tells an object from a changed one: its URI, size and modification time."""
+    with _reaching(source.text):
+        info = source.fs.get_file_info(source.path)
+    return {"path": source.text, "size": info.size, "mtime_ns": info.mtime_ns}
+
+
+def read_bytes(source: Location) -> bytes:
+    """The content of a small object; OSError if it cannot be read."""
+    with source.fs.open_input_stream(source.path, compression=None) as stream:
+        return stream.read()
 
 
 @contextlib.contextmanager
@@ -184,9 +240,9 @@ def local_target(target: Location) -> Iterator[Path]:
         return
     with tempfile.TemporaryDirectory(prefix="cyclegan-fx-") as folder:
         local = Path(folder) / target.name
-        with _named_as(local, target.text):
+        with named_as(local, target.text):
             yield local
-        _upload(local, target)
+        upload(local, target)
 
 
 def _make_parent(target: Location) -> None:
@@ -194,21 +250,23 @@ def _make_parent(target: Location) -> None:
     try:
         os.makedirs(folder or ".", exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"Cannot create folder {folder}: {_os_reason(exc)}.") from exc
+        raise OutputError(f"Cannot create folder {folder}: {os_reason(exc)}.") from exc
 
 
-def _upload(local: Path, target: Location) -> None:
+def upload(local: Path, target: Location) -> None:
+    """Copy the local file ``local`` to the object ``target``, which appears only once complete."""
     part = str(temporary_sibling(PurePosixPath(target.path)))
     try:
-        _write_object(target.fs, part, local.read_bytes())
+        with local.open("rb") as file:
+            _write_object(target.fs, part, file)
         target.fs.move(part, target.path)
     except OSError as exc:
         with contextlib.suppress(OSError):
             target.fs.delete_file(part)
-        raise OutputError(f"Cannot write {target.text}: {_os_reason(exc)}.") from exc
+        raise OutputError(f"Cannot write {target.text}: {os_reason(exc)}.") from exc
 
 
-def _write_object(fs, path: str, data: bytes) -> None:
+def _write_object(fs, path: str, data: BinaryIO) -> None:
     """One upload; a missing folder (filesystems that have real folders) is created on the way."""
     try:
         stream = fs.open_output_stream(path, compression=None)
@@ -216,7 +274,27 @@ def _write_object(fs, path: str, data: bytes) -> None:
         fs.create_dir(posixpath.dirname(path), recursive=True)
         stream = fs.open_output_stream(path, compression=None)
     with stream:
-        stream.write(data)
+        shutil.copyfileobj(data, stream, _BUFFER)
+
+
+def file_names(folder: Location) -> set[str]:
+    """The names of the objects directly in ``folder``; none when it does not exist. OSError if it cannot be
+    listed."""
+    try:
+        return {name for name, is_folder in _fs_entries(folder, "") if not is_folder}
+    except FileNotFoundError:
+        return set()
+
+
+def remove_tree(folder: Location) -> None:
+    """Remove the folder of objects ``folder`` and everything below it, if it exists."""
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        folder.fs.delete_dir(folder.path)
+
+
+def make_folder(folder: Location) -> None:
+    """Create ``folder`` on its filesystem (a marker where folders are only prefixes); OSError if it cannot be."""
+    folder.fs.create_dir(folder.path, recursive=True)
 
 
 def prepare_destination(dest: Location) -> None:
@@ -229,12 +307,12 @@ def prepare_destination(dest: Location) -> None:
             try:
                 dest.fs.create_dir(dest.path, recursive=True)
             except OSError as exc:
-                raise OutputError(f"Cannot create {dest.text}: {_os_reason(exc)}.") from exc
+                raise OutputError(f"Cannot create {dest.text}: {os_reason(exc)}.") from exc
         return
     try:
         os.makedirs(dest.path, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"Cannot create output folder {dest.text}: {_os_reason(exc)}.") from exc
+        raise OutputError(f"Cannot create output folder {dest.text}: {os_reason(exc)}.") from exc
     if not os.access(dest.path, os.W_OK | os.X_OK):
         raise OutputError(f"Cannot write into output folder {dest.text}: it is not writable.")
 
@@ -243,7 +321,7 @@ def prepare_destination(dest: Location) -> None:
 
 
 @contextlib.contextmanager
-def _named_as(local: Path, text: str) -> Iterator[None]:
+def named_as(local: Path, text: str) -> Iterator[None]:
     """Errors about a local stand-in name the object the user gave instead."""
     try:
         yield
@@ -254,7 +332,17 @@ def _named_as(local: Path, text: str) -> Iterator[None]:
         raise type(exc)(message.replace(str(local), text)) from exc
 
 
-def _os_reason(exc: OSError) -> str:
+@contextlib.contextmanager
+def _reaching(text: str) -> Iterator[None]:
+    """A filesystem that cannot be reached (network, credentials) is one sentence."""
+    try:
+        yield
+    except OSError as exc:
+        raise StorageError(f"Cannot look up {text}: {os_reason(exc)}.") from exc
+
+
+def os_reason(exc: OSError) -> str:
+    """The reason of an OS or filesystem error, in a few lower-case words."""
     if isinstance(exc, FileNotFoundError):
         return "no such file or folder"
     if isinstance(exc, PermissionError):

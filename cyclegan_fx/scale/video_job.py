@@ -1,15 +1,18 @@
 """``video --ray``: a clip's chunks translated by Ray actors, each holding a warm runner, then joined in order
 by the single-process job's own join (sound, subtitles, timing, colour tags, rotation and metadata as there).
 
-The work folder lies beside the output, on a path every node must see (this machine, or a shared folder).
-Finished chunks stay there: a run with --resume translates only the others. A lost actor or node is Ray's
-to retry; a chunk that fails for a reason of its own stops the job with its one sentence.
+The clip, the output and the work folder (beside the output, or in the folder ``work``) are each on a path
+every node sees (this machine, or a shared folder) or on an object store (video_store.py). The driver reads
+the clip itself too: it lists the frames and copies the other streams into the output.
+Finished chunks stay in the work folder: a run with --resume translates only the others. A lost actor or node
+is Ray's to retry; a chunk that fails for a reason of its own stops the job with its one sentence.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,19 +29,24 @@ from cyclegan_fx.scale.cluster import (
     ray_runtime,
     start_workers,
 )
+from cyclegan_fx.scale.model_files import ModelFiles
+from cyclegan_fx.scale.storage import Location, is_uri, local_copy, locate, object_stamp
 from cyclegan_fx.scale.video_plan import ChunkTask, Shots, frame_stamps, lead_in_frames, plan_chunks
+from cyclegan_fx.scale.video_store import RayPlace, work_location
 from cyclegan_fx.scale.video_worker import ChunkOutcome, ChunkSettings, ChunkTranslator, describe
 from cyclegan_fx.video.chunks import KIND
-from cyclegan_fx.video.clip import Report, VideoClip, produce_video
+from cyclegan_fx.video.clip import Report, VideoClip, output_for, produce_video
 from cyclegan_fx.video.config import Temporal, VideoOptions
 from cyclegan_fx.video.job import STATS, FinishedChunks, FrameProgressCallback
 from cyclegan_fx.video.outputs import ModelRef
+from cyclegan_fx.video.probe import probe
 from cyclegan_fx.video.temporal import ShotSums, pooled, shots_from_arrays
 from cyclegan_fx.video.work import WorkFolder
 
 log = logging.getLogger("cyclegan_fx")
 
 CHUNKS_AT_ONCE = 1  # chunks an actor translates at once: a chunk keeps its own decode and encode threads busy
+RELEASE_SECONDS = 10  # how long the actors get to delete their copies of a clip from an object store
 
 
 @dataclass(frozen=True)
@@ -49,11 +57,12 @@ class RayPlacement:
 
 
 def translate_video_on_ray(
-    path: Path, model: str, direction: str, device: str, precision: str, backend: str, run_options: RunOptions,
-    options: VideoOptions, ray: RayPlacement, output: Path | None = None,
-    progress: FrameProgressCallback | None = None,
+    clip: str | Path, model: str, direction: str, device: str, precision: str, backend: str, run_options: RunOptions,
+    options: VideoOptions, ray: RayPlacement, output: str | Path | None = None,
+    progress: FrameProgressCallback | None = None, work: str | None = None,
 ) -> Report:
-    """Translate the video file ``path`` as ``video`` does, its chunks spread over Ray actors."""
+    """Translate the video file ``clip`` as ``video`` does, its chunks spread over Ray actors. ``clip``, ``output``
+    and ``work`` (the folder to keep the work folder in; default: beside the output) are paths or URIs."""
     from cyclegan_fx.models import resolve_model
     from cyclegan_fx.scale.model_files import pack_model
 
@@ -62,34 +71,87 @@ def translate_video_on_ray(
     resolved.direction(direction)
     files = pack_model(resolved, direction)
     lead_in = lead_in_frames(options.temporal)
-    identity = f"{files.digest}:{direction}:{device}:{precision}:{backend}"
+    model_ref = ModelRef(resolved.name, direction, f"{files.digest}:{direction}:{device}:{precision}:{backend}")
+    source = _located(str(clip))
+    given = _located(str(output)) if output is not None else None
+    with local_copy(source, VideoReadError) as path, tempfile.TemporaryDirectory(prefix="cyclegan-fx-") as staging:
+        job = {"ray": {"lead_in": lead_in}, **({} if source.is_local else {"input": object_stamp(source)})}
+        target = _target(source, path, given, options, model_ref)
+        place = RayPlace(target, work_location(target, work), Path(staging), source, path)
+        chunks = _ChunkJob(ray, files, source, place.work, run_options, options, direction, device, precision,
+                           backend, lead_in, progress)
+        report = produce_video(path, run_options, options, model_ref, place.local_output(), chunks.passes, job,
+                               place)
+    return report if target.is_local else dataclasses.replace(report, output=target.text)
 
-    def passes(clip: VideoClip, work: WorkFolder) -> FinishedChunks:
-        with ray_runtime(ray.address):
-            placement = plan_placement(device, ray.actors, ray.threads)
-            settings = _settings(clip, work, run_options, options, direction, device, precision, backend,
-                                 placement)
+
+def _located(text: str) -> Location:
+    """A URI as it is; a path absolute, with its links resolved, as ``video`` names files."""
+    return locate(text) if is_uri(text) else locate(str(Path(text).expanduser().resolve()))
+
+
+def _target(clip: Location, local_clip: Path, given: Location | None, options: VideoOptions,
+            model: ModelRef) -> Location:
+    """The output file: the one given, else in the folder given or beside the clip, named as ``video`` names it."""
+    if given is not None and given.kind() != "folder":
+        return given
+    name = output_for(local_clip, probe(local_clip), options, model, None).name
+    return (given or clip.parent()).child(name)
+
+
+@dataclass(frozen=True)
+class _ChunkJob:
+    """What the passes of a job need besides the clip as the driver reads it and the work folder."""
+
+    ray: RayPlacement
+    files: ModelFiles
+    clip: Location  # as the workers read it
+    work: Location
+    run_options: RunOptions
+    options: VideoOptions
+    direction: str
+    device: str
+    precision: str
+    backend: str
+    lead_in: int
+    progress: FrameProgressCallback | None
+
+    def passes(self, clip: VideoClip, work: WorkFolder) -> FinishedChunks:
+        """Translate the clip's chunks on Ray actors into the work folder."""
+        with ray_runtime(self.ray.address):
+            placement = plan_placement(self.device, self.ray.actors, self.ray.threads)
+            settings = self._settings(clip, placement)
             started = time.monotonic()
-            workers = start_workers(placement, settings, files, ChunkTranslator, CHUNKS_AT_ONCE)
+            workers = start_workers(placement, settings, self.files, ChunkTranslator, CHUNKS_AT_ONCE)
             log.info("%d worker(s) ready in %.1f s.", placement.actors, time.monotonic() - started)
             try:
-                return _run_chunks(clip, work, workers, settings, options, lead_in, progress)
+                finished = _run_chunks(clip, work, workers, settings, self.options, self.lead_in, self.progress)
+                _release(workers, self.clip)
+                return finished
             finally:
                 workers.stop()
 
-    where = path.expanduser().resolve()
-    return produce_video(where, run_options, options, ModelRef(resolved.name, direction, identity),
-                         output.resolve() if output is not None else None, passes, {"ray": {"lead_in": lead_in}})
+    def _settings(self, clip: VideoClip, placement: Placement) -> ChunkSettings:
+        # ``auto`` made explicit: a CPU worker on a GPU node must not take a GPU that Ray did not give it.
+        device = self.device if self.device != "auto" else "cuda" if placement.gpus else "cpu"
+        threads = None if placement.gpus else int(placement.cpus)
+        return ChunkSettings(self.work, self.clip, clip.source, clip.window, clip.spec, clip.muxer, self.run_options,
+                             self.options.temporal, self.options.frame_batch, self.options.chunk_frames,
+                             self.direction, device, self.precision, self.backend, threads)
 
 
-def _settings(clip: VideoClip, work: WorkFolder, run_options: RunOptions, options: VideoOptions, direction: str,
-              device: str, precision: str, backend: str, placement: Placement) -> ChunkSettings:
-    # ``auto`` made explicit: a CPU worker on a GPU node must not take a GPU that Ray did not give it.
-    device = device if device != "auto" else "cuda" if placement.gpus else "cpu"
-    threads = None if placement.gpus else int(placement.cpus)
-    return ChunkSettings(work.path.resolve(), clip.source, clip.window, clip.spec, clip.muxer, run_options,
-                         options.temporal, options.frame_batch, options.chunk_frames, direction, device, precision,
-                         backend, threads)
+def _release(workers: Workers, clip: Location) -> None:
+    """The actors delete their copies of a clip from an object store. Only at a job's ordinary end: a failed
+    or interrupted job stops its actors at once, and their copies stay in the nodes' temporary folders."""
+    import ray
+    from ray.exceptions import RayError
+
+    if clip.is_local:
+        return
+    try:
+        ray.get([actor.release.remote() for actor in workers.actors], timeout=RELEASE_SECONDS)
+    except RayError as exc:  # a busy or lost actor keeps its copy; the job's outcome stands
+        log.debug("Not every worker deleted its copy of %s: %s", clip.text, exc)
 
 
 def _run_chunks(clip: VideoClip, work: WorkFolder, workers: Workers, settings: ChunkSettings, options: VideoOptions,

@@ -1,22 +1,27 @@
-"""The work one Ray actor of ``video --ray`` does: translate whole chunks of a clip into the shared work folder
+"""The work one Ray actor of ``video --ray`` does: translate whole chunks of a clip into the job's work folder
 with the steps of the single-process job (decode, translate with the job's statistics, encode a closed chunk).
 
+A clip on an object store is downloaded once per actor, on its first chunk, and kept until the driver
+releases it: every chunk seeks in that local copy, as the decoder needs a file.
 Plain Python, like the batch Translator it extends: the driver makes an actor of it, a test can call it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 from cyclegan_fx.errors import CycleganFxError, VideoReadError
 from cyclegan_fx.runtime.config import RunOptions
 from cyclegan_fx.runtime.runner import Runner
+from cyclegan_fx.scale.model_files import ModelFiles
+from cyclegan_fx.scale.storage import LocalCopy, Location, named_as
 from cyclegan_fx.scale.video_plan import ChunkTask
+from cyclegan_fx.scale.video_store import chunk_folder
 from cyclegan_fx.scale.worker import Translator, _unexpected
 from cyclegan_fx.video.chunks import KIND, write_chunks
 from cyclegan_fx.video.clip import VideoClip
@@ -35,8 +40,9 @@ from cyclegan_fx.video.work import WorkFolder
 class ChunkSettings:
     """Everything a video worker needs besides the model and the chunk: fixed for the whole job."""
 
-    work: Path  # the job's work folder, on a path every node sees
-    source: VideoSource
+    work: Location  # the job's work folder: on a path every node sees, or on an object store
+    clip: Location  # the video file: on a path every node sees, or on an object store
+    source: VideoSource  # as the driver found it (its path: the driver's)
     window: Window
     spec: EncoderSpec
     muxer: str
@@ -63,26 +69,41 @@ class ChunkOutcome:
 class ChunkTranslator(Translator):
     """One per GPU, or per group of CPU threads; one chunk at a time."""
 
+    def __init__(self, settings: ChunkSettings, model: Callable[[], ModelFiles]) -> None:
+        super().__init__(settings, model)  # type: ignore[arg-type]
+        self.clip = LocalCopy(settings.clip, VideoReadError)
+
     def translate(self, task: ChunkTask) -> ChunkOutcome:  # type: ignore[override]
         """Translate one chunk; a chunk finished already (by an earlier attempt or run) is skipped, never redone."""
         settings: ChunkSettings = self.settings
-        work = WorkFolder(settings.work)
         started = time.monotonic()
         try:
-            if work.file(task.kind, task.index, ".json").is_file():
-                return ChunkOutcome(task.kind, task.index, "skipped")
-            if self.problem is not None:
-                raise self.problem
-            translate_chunk(task, settings, self.runners.get(self.key).runner, work)
+            with chunk_folder(settings.work) as work:
+                if work.is_done(task.kind, task.index):
+                    return ChunkOutcome(task.kind, task.index, "skipped")
+                if self.problem is not None:
+                    raise self.problem
+                self._translate_chunk(task, work)
         except CycleganFxError as exc:
             return ChunkOutcome(task.kind, task.index, "failed", str(exc))
         except Exception as exc:  # noqa: BLE001 - the driver says it in one sentence and stops the job
             return ChunkOutcome(task.kind, task.index, "failed", _unexpected(describe(task, settings), exc))
         return ChunkOutcome(task.kind, task.index, "written", seconds=time.monotonic() - started)
 
+    def _translate_chunk(self, task: ChunkTask, work: WorkFolder) -> None:
+        """Decode from this actor's copy of the clip; errors name the clip as the user gave it."""
+        local = self.clip.path()
+        settings = dataclasses.replace(self.settings, source=dataclasses.replace(self.settings.source, path=local))
+        with named_as(local, settings.clip.text):
+            translate_chunk(task, settings, self.runners.get(self.key).runner, work)
+
+    def release(self) -> None:
+        """Remove the local copy of the clip: killing the actor would leave it on the node's disk."""
+        self.clip.close()
+
 
 def describe(task: ChunkTask, settings: ChunkSettings) -> str:
-    return f"frames {task.first}-{task.end - 1} of {settings.source.path}"
+    return f"frames {task.first}-{task.end - 1} of {settings.clip.text}"
 
 
 def translate_chunk(task: ChunkTask, settings: ChunkSettings, runner: Runner, work: WorkFolder) -> None:

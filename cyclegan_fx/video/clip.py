@@ -10,7 +10,6 @@ from typing import Any
 
 from cyclegan_fx import __version__
 from cyclegan_fx.errors import ConfigError
-from cyclegan_fx.io.atomic import atomic_output
 from cyclegan_fx.runtime.config import RunOptions
 from cyclegan_fx.runtime.runner import Runner
 from cyclegan_fx.video.chunks import KIND, Stamp, write_chunks
@@ -28,7 +27,7 @@ from cyclegan_fx.video.job import (
     run_passes,
 )
 from cyclegan_fx.video.join import Span, join
-from cyclegan_fx.video.outputs import ModelRef, check_target, default_output
+from cyclegan_fx.video.outputs import ModelRef, Place, default_output
 from cyclegan_fx.video.probe import VideoSource, probe
 from cyclegan_fx.video.scenecut import CutDetector, thumbnail
 from cyclegan_fx.video.work import ChunkRecord, WorkFolder
@@ -38,7 +37,7 @@ log = logging.getLogger("cyclegan_fx")
 
 @dataclass(frozen=True)
 class Report:
-    output: Path
+    output: Path | str  # a URI where ``video --ray`` wrote to an object store
     frames: int
     damage: int  # input packets or files that could not be read
 
@@ -60,30 +59,30 @@ def translate_video(
 
 def produce_video(
     path: Path, run_options: RunOptions, options: VideoOptions, model: ModelRef, output: Path | None,
-    passes: Passes, job: Mapping[str, Any] | None = None,
+    passes: Passes, job: Mapping[str, Any] | None = None, place: Place = Place(),
 ) -> Report:
     """Check the output, let ``passes`` translate the clip into chunks, then join them; ``job``: what else
-    tells this job's work apart from another's for --resume."""
+    tells this job's work apart from another's for --resume; ``place``: where the output and work are kept."""
     source = probe(path)
-    output = _output(path, source, options, model, output)
+    output = output_for(path, source, options, model, output)
     muxer = output_muxer(output)
     spec = choose_encoder(source, options.encode, muxer)
     if not muxer_writes(muxer, spec):
         raise ConfigError(f"FFmpeg here cannot write {output.name} with {spec.encoder} video; "
                           "use an output such as .mkv or .mp4.")
-    check_target(output, options.overwrite)
+    place.check(output, options.overwrite)
     window = Window(options.start, options.end)
     clip = VideoClip(source, window, spec, muxer)
-    log.info("%s: %dx%d %s, %s; writing %s with %s %s.", path, source.width, source.height, source.codec,
-             source.matrix.describe(), output, spec.encoder, spec.pix_fmt)
-    work = WorkFolder.prepare(output, {**_job(source, spec, run_options, options, model), **(job or {})},
-                              options.resume)
+    log.info("%s: %dx%d %s, %s; writing %s with %s %s.", place.describe(path), source.width, source.height,
+             source.codec, source.matrix.describe(), place.describe(output), spec.encoder, spec.pix_fmt)
+    work = place.work_folder(output).start({**_job(source, spec, run_options, options, model), **(job or {})},
+                                           options.resume)
     with keeping_finished_work(work, (STATS, KIND)):
         outcome = passes(clip, work)
-        with atomic_output(output, options.overwrite) as target:
+        with place.deliver(output, options.overwrite) as target:
             join(work, outcome.records, source, spec, muxer, target, _span(outcome.records, source, window))
     work.remove()
-    _report_damage(source, window, outcome)
+    _report_damage(place.describe(path), source, window, outcome)
     return Report(output, outcome.frames, outcome.damage)
 
 
@@ -115,7 +114,7 @@ class VideoClip:
         write_chunks(frames, work, self.spec, self.muxer, chunk_frames, on_frame)
 
 
-def _output(path: Path, source: VideoSource, options: VideoOptions, model: ModelRef, output: Path | None) -> Path:
+def output_for(path: Path, source: VideoSource, options: VideoOptions, model: ModelRef, output: Path | None) -> Path:
     """The output asked for, or beside the input (or in the folder given) in the input's format where that
     can be written with a modern codec, else as .mkv."""
     if output is not None and not output.is_dir():
@@ -174,14 +173,14 @@ def _job(
     }
 
 
-def _report_damage(source: VideoSource, window: Window, outcome: FinishedChunks) -> None:
+def _report_damage(name: str, source: VideoSource, window: Window, outcome: FinishedChunks) -> None:
     frames, damage = outcome.frames, outcome.damage
     if damage:
         log.warning("%s is damaged: %d packet%s could not be decoded; the %d frames that could were translated.",
-                    source.path, damage, "" if damage == 1 else "s", frames)
+                    name, damage, "" if damage == 1 else "s", frames)
     elif window == Window() and source.frames and frames < source.frames and _ends_early(source, outcome.records):
         log.warning("%s announces %d frames but only %d could be decoded (it may be truncated); those were "
-                    "translated.", source.path, source.frames, frames)
+                    "translated.", name, source.frames, frames)
 
 
 def _ends_early(source: VideoSource, records: list[ChunkRecord]) -> bool:

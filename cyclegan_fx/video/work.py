@@ -1,17 +1,18 @@
 """The work folder of a job: closed chunks that an interrupted run resumes from.
 
-It lies beside the output under a hidden name. ``job.json`` says which job made it (input,
-model, options); each finished chunk has a ``.json`` record, written last, so a chunk
-either has its record and everything it names, or counts as not done. On success the
-folder is removed.
+It lies beside the output under a hidden name (``video --ray`` can put it elsewhere, or on an object store
+through a subclass). ``job.json`` says which job made it (input, model, options); each finished chunk has a
+``.json`` record, written last, so a chunk either has its record and everything it names, or counts as not
+done. On success the folder is removed.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from cyclegan_fx.io.atomic import atomic_output
 
 log = logging.getLogger("cyclegan_fx")
 
-_JOB = "job.json"
+JOB_FILE = "job.json"
 
 
 @dataclass(frozen=True)
@@ -57,37 +58,58 @@ def work_folder_for(output: Path) -> Path:
     return output.with_name(f".{output.name}.cyclegan-fx-work")
 
 
+def chunk_indices(kind: str, names: Iterable[str]) -> set[int]:
+    """The indices of the finished chunks of ``kind`` among a folder's file names (their records' names)."""
+    record = re.compile(rf"{re.escape(kind)}-(\d+)\.json")
+    return {int(match[1]) for name in names if (match := record.fullmatch(name))}
+
+
 class WorkFolder:
     def __init__(self, path: Path) -> None:
         self.path = path
 
+    @property
+    def where(self) -> str:
+        """The folder, for messages."""
+        return str(self.path)
+
     @classmethod
     def prepare(cls, output: Path, job: Mapping[str, Any], resume: bool) -> WorkFolder:
-        """The folder for ``job``: the one an interrupted run left with ``resume``, else a fresh one."""
-        work = cls(work_folder_for(output))
+        """The folder for ``job`` beside ``output``: as an interrupted run left it with ``resume``, else emptied."""
+        return cls(work_folder_for(output)).start(job, resume)
+
+    def start(self, job: Mapping[str, Any], resume: bool) -> WorkFolder:
+        """This folder for ``job``: as an interrupted run left it with ``resume``, else emptied."""
         job = json.loads(json.dumps(job, default=str))  # as it reads back from disk
-        if resume and work.path.is_dir():
-            if work.job() != job:
+        if resume and self.exists():
+            if self.job() != job:
                 raise ConfigError(
-                    f"The unfinished work in {work.path} belongs to another job (the input, model or options "
+                    f"The unfinished work in {self.where} belongs to another job (the input, model or options "
                     "differ); run without --resume to start afresh."
                 )
-            return work
+            return self
         if resume:
-            log.info("Nothing to resume for %s; starting from the beginning.", output)
-        elif work.path.is_dir():
-            log.info("Discarding the unfinished work of an earlier run in %s (--resume continues it).", work.path)
-        work.remove()
+            log.info("Nothing to resume in %s; starting from the beginning.", self.where)
+        elif self.exists():
+            log.info("Discarding the unfinished work of an earlier run in %s (--resume continues it).", self.where)
+        self.remove()
+        self.create(job)
+        return self
+
+    def exists(self) -> bool:
+        return self.path.is_dir()
+
+    def create(self, job: Mapping[str, Any]) -> None:
+        """The folder, empty but for ``job``'s description."""
         try:
-            work.path.mkdir(parents=True)
+            self.path.mkdir(parents=True)
         except OSError as exc:
-            raise OutputError(f"Cannot create the work folder {work.path}: {exc.strerror or exc}.") from exc
-        work._write_json(_JOB, job)
-        return work
+            raise OutputError(f"Cannot create the work folder {self.where}: {exc.strerror or exc}.") from exc
+        self._write_json(JOB_FILE, job)
 
     def job(self) -> Any:
         try:
-            return json.loads((self.path / _JOB).read_text())
+            return json.loads((self.path / JOB_FILE).read_text())
         except (OSError, ValueError):
             return None
 
@@ -106,10 +128,12 @@ class WorkFolder:
             records.append(ChunkRecord.from_json(json.loads(path.read_text())))
         return records
 
+    def is_done(self, kind: str, index: int) -> bool:
+        return self.file(kind, index, ".json").is_file()
+
     def done(self, kind: str) -> set[int]:
         """The indices of every finished chunk of ``kind``, in order or not (chunks made in parallel)."""
-        prefix = f"{kind}-"
-        return {int(p.stem[len(prefix):]) for p in self.path.glob(f"{prefix}[0-9]*.json")}
+        return chunk_indices(kind, (p.name for p in self.path.glob(f"{kind}-*.json")))
 
     def finish(self, kind: str, index: int, record: ChunkRecord, arrays: Mapping[str, np.ndarray]) -> None:
         """Close a chunk: its arrays, then its record (which marks it finished)."""
