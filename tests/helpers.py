@@ -10,11 +10,21 @@ from click.testing import CliRunner
 from PIL import Image
 
 from cyclegan_fx.cli import cli
-from cyclegan_fx.networks import Generator, ResnetConfig, build_generator, init_weights, load_generator
+from cyclegan_fx.networks import (
+    CompactConfig,
+    Generator,
+    ResnetConfig,
+    UnetConfig,
+    build_generator,
+    init_weights,
+    load_generator,
+)
 from cyclegan_fx.runtime.runner import Runner
 from cyclegan_fx.runtime.torch_backend import TorchBackend
 
 DATA = Path(__file__).resolve().parent / "data"
+SMALL = {"resnet": ResnetConfig(ngf=8, n_blocks=2), "unet": UnetConfig(ngf=8, num_downs=5),
+         "compact": CompactConfig(channels=16, n_blocks=2)}  # a small configuration of every architecture
 
 
 def invoke(*args: object) -> tuple[int, str]:
@@ -36,6 +46,14 @@ def tiny_generator(seed: int = 0, **params) -> Generator:
     generator = build_generator("resnet", config)
     init_weights(generator.net, "normal", 0.2)
     generator.net.eval()
+    return generator
+
+
+def small_generator(name: str, seed: int = 0) -> Generator:
+    """A small generator of a registered architecture, with weights large enough to make every layer count."""
+    torch.manual_seed(seed)
+    generator = build_generator(name, SMALL[name])
+    init_weights(generator.net, "normal", 0.2)
     return generator
 
 

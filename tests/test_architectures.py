@@ -9,25 +9,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from helpers import psnr
+from helpers import SMALL, psnr, small_generator
 
-from cyclegan_fx.networks import ARCHITECTURES, Generator, ResnetConfig, build_generator, init_weights
+from cyclegan_fx.networks import ARCHITECTURES
 from cyclegan_fx.networks.checkpoint import generator_from_state_dict
-from cyclegan_fx.networks.unet import UnetConfig
 from cyclegan_fx.runtime.config import RunOptions, StatsMode
 from cyclegan_fx.runtime.runner import Runner
 from cyclegan_fx.runtime.torch_backend import TorchBackend
 
 CPU = torch.device("cpu")
-SMALL = {"resnet": ResnetConfig(ngf=8, n_blocks=2), "unet": UnetConfig(ngf=8, num_downs=5)}
 FULL = RunOptions(work_size="full", tile=0)
-
-
-def small_generator(name: str, seed: int = 0) -> Generator:
-    torch.manual_seed(seed)
-    generator = build_generator(name, SMALL[name])
-    init_weights(generator.net, "normal", 0.2)
-    return generator
 
 
 def torch_runner(name: str) -> Runner:

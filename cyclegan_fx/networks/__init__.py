@@ -1,6 +1,7 @@
 """Generators, discriminators, their traced programs, and checkpoint import."""
 
 from cyclegan_fx.networks.checkpoint import generator_from_state_dict, load_generator, read_state_dict
+from cyclegan_fx.networks.compact import CompactConfig, CompactGenerator
 from cyclegan_fx.networks.discriminators import DiscriminatorConfig, build_discriminator
 from cyclegan_fx.networks.init import init_weights
 from cyclegan_fx.networks.program import Op, OpKind, Program
@@ -18,6 +19,8 @@ from cyclegan_fx.networks.unet import UnetConfig, UnetGenerator
 __all__ = [
     "ARCHITECTURES",
     "GENERATOR_NAMES",
+    "CompactConfig",
+    "CompactGenerator",
     "DiscriminatorConfig",
     "Generator",
     "Op",

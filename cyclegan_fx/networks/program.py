@@ -42,6 +42,7 @@ _POINTWISE = (
     nn.ReLU,
     nn.LeakyReLU,
     nn.Tanh,
+    nn.Hardtanh,
     nn.Sigmoid,
     nn.Identity,
     nn.Dropout,

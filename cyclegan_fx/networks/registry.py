@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from cyclegan_fx.networks import resnet, unet
+from cyclegan_fx.networks import compact, resnet, unet
 from cyclegan_fx.networks.program import Program
 
 
@@ -27,6 +27,7 @@ ARCHITECTURES: dict[str, Architecture] = {
     for a in (
         Architecture("resnet", resnet.ResnetConfig, resnet.ResnetGenerator, resnet.detect, tileable=True),
         Architecture("unet", unet.UnetConfig, unet.UnetGenerator, unet.detect, tileable=False),
+        Architecture("compact", compact.CompactConfig, compact.CompactGenerator, compact.detect, tileable=True),
     )
 }
 
