@@ -61,7 +61,9 @@ def test_the_student_lands_in_the_store_labelled_after_its_teacher_with_its_prov
     assert quality["photos"] == 1 and 0 < quality["ssim_full"] <= 1 and quality["teacher_s_per_mp"] > 0
     code, shown = invoke("models", "info", "vfast")
     assert code == 0 and json.loads(shown)["provenance"]["a2b"]["quality"]["psnr_full"] == quality["psnr_full"]
-    assert model.info.directions["a2b"].architecture["params"]["ngf"] == 8
+    architecture = model.info.directions["a2b"].architecture
+    assert architecture["name"] == "compact" and architecture["params"]["channels"] == 8
+    assert architecture["params"]["n_blocks"] == 2
 
 
 def test_the_run_leaves_a_sample_grid_and_a_loss_curve(distilled):
@@ -117,10 +119,12 @@ def test_a_resumed_run_equals_an_uninterrupted_one(photos, tmp_path):
 
 
 @pytest.mark.heavy
-def test_the_student_comes_closer_to_its_teacher(photos, tmp_path):
+@pytest.mark.parametrize("student", ["compact", "resnet"])
+def test_the_student_comes_closer_to_its_teacher(photos, tmp_path, student):
     """The L1 distance to the teacher's output falls well below where the fresh student starts."""
     code, output = invoke("distill", "vintage", "--data", photos["train"], "--runs-dir", tmp_path, "--name", "learns",
-                          "--steps", 150, "--no-auto-export", *[o if o != "2" else "10" for o in TINY])
+                          "--steps", 150, "--no-auto-export", "--student", student,
+                          *[o if o != "2" else "10" for o in TINY])
     assert code == 0, output
     rows = [line.split(",") for line in (tmp_path / "learns" / "losses.csv").read_text().splitlines()[1:]]
     first, last = float(rows[0][4]), float(rows[-1][4])

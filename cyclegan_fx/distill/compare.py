@@ -34,6 +34,7 @@ class ImageScore:
     ssim_work: float
     psnr_full: float
     ssim_full: float
+    psnr_untouched: float  # the photo itself against the teacher's output: the score of doing nothing
 
 
 @dataclass(frozen=True)
@@ -53,17 +54,18 @@ class Comparison:
 
     def summary(self) -> dict:
         """What model.json records: means, speed, and each image's scores."""
-        means = {f: round(self.mean(f), 4) for f in ("psnr_work", "ssim_work", "psnr_full", "ssim_full")}
+        means = {f: round(self.mean(f), 4) for f in ("psnr_work", "ssim_work", "psnr_full", "ssim_full", "psnr_untouched")}
         return {"direction": self.direction, "precision": self.precision, "photos": len(self.images), **means,
                 "student_s_per_mp": round(self.student_s_per_mp, 4), "teacher_s_per_mp": round(self.teacher_s_per_mp, 4),
                 "speedup": round(self.speedup, 2), "images": [asdict(s) for s in self.images]}
 
     def table(self) -> str:
-        rows = [f"{'photo':<24} {'MP':>5} {'PSNR work':>9} {'SSIM work':>9} {'PSNR full':>9} {'SSIM full':>9}"]
+        rows = [f"{'photo':<24} {'MP':>5} {'PSNR work':>9} {'SSIM work':>9} {'PSNR full':>9} {'SSIM full':>9} {'untouched':>9}"]
         rows += [f"{s.name[:24]:<24} {s.megapixels:5.2f} {s.psnr_work:9.2f} {s.ssim_work:9.4f} {s.psnr_full:9.2f} "
-                 f"{s.ssim_full:9.4f}" for s in self.images]
+                 f"{s.ssim_full:9.4f} {s.psnr_untouched:9.2f}" for s in self.images]
         rows.append(f"{'mean':<24} {'':>5} {self.mean('psnr_work'):9.2f} {self.mean('ssim_work'):9.4f} "
-                    f"{self.mean('psnr_full'):9.2f} {self.mean('ssim_full'):9.4f}")
+                    f"{self.mean('psnr_full'):9.2f} {self.mean('ssim_full'):9.4f} {self.mean('psnr_untouched'):9.2f}")
+        rows.append("(untouched: the photo itself against the teacher's output at full resolution, in dB)")
         rows.append(f"full resolution, {self.precision}: student {self.student_s_per_mp:.3f} s/MP, teacher "
                     f"{self.teacher_s_per_mp:.3f} s/MP ({self.speedup:.1f}x faster)")
         return "\n".join(rows)
@@ -95,7 +97,8 @@ def compare(student: Model, teacher: Model, photos: list[Path], direction: str =
         mp = image.shape[0] * image.shape[1] / 1e6
         megapixels += mp
         scores.append(ImageScore(path.name, round(mp, 3), *_similarity(outputs["student", "work"], outputs["teacher", "work"]),
-                                 *_similarity(outputs["student", "full"], outputs["teacher", "full"])))
+                                 *_similarity(outputs["student", "full"], outputs["teacher", "full"]),
+                                 _similarity(image, outputs["teacher", "full"])[0]))
         log.info("%s: PSNR %.2f dB, SSIM %.4f at full resolution.", path.name, scores[-1].psnr_full, scores[-1].ssim_full)
     name = precision_name(runners["student"].backend.dtype)
     return Comparison(direction, name, scores, seconds["student"] / megapixels, seconds["teacher"] / megapixels)

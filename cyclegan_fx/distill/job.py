@@ -18,6 +18,7 @@ from cyclegan_fx.models import Model, resolve_model
 from cyclegan_fx.models.bundle import file_sha256
 from cyclegan_fx.models.store import cache_home
 from cyclegan_fx.networks import Generator, build_generator
+from cyclegan_fx.networks.compact import CompactConfig
 from cyclegan_fx.networks.resnet import ResnetConfig
 from cyclegan_fx.training import distributed
 from cyclegan_fx.training.data import scan_folder
@@ -45,11 +46,18 @@ def open_teacher(ref: str) -> Teacher:
 
 
 def student_spec(config: DistillConfig, teacher: Generator) -> dict[str, Any]:
-    """The student architecture: the ResNet at --width (and --blocks, else the teacher's depth when it is a ResNet)."""
+    """The student architecture at --width and --blocks (a ResNet student has the teacher's depth by default)."""
     params = teacher.config
-    blocks = config.blocks or (params.n_blocks if isinstance(params, ResnetConfig) else ResnetConfig.n_blocks)
-    student = ResnetConfig(input_nc=params.input_nc, output_nc=params.output_nc, ngf=config.width, n_blocks=blocks,
-                           affine=True)
+    if config.student == "compact":
+        if params.input_nc != params.output_nc:
+            raise ConfigError(f"The compact student adds its input to its output, so it needs a teacher with as many "
+                              f"input as output channels, not {params.input_nc} and {params.output_nc}; use --student resnet.")
+        student = CompactConfig(input_nc=params.input_nc, output_nc=params.output_nc, channels=config.width,
+                                n_blocks=config.blocks or CompactConfig.n_blocks)
+    else:
+        blocks = config.blocks or (params.n_blocks if isinstance(params, ResnetConfig) else ResnetConfig.n_blocks)
+        student = ResnetConfig(input_nc=params.input_nc, output_nc=params.output_nc, ngf=config.width, n_blocks=blocks,
+                               affine=True)
     return build_generator(config.student, student).spec()
 
 
