@@ -52,6 +52,10 @@ class ConfigError(CycleganFxError):
     """An option value is invalid or options contradict each other."""
 
 
+class DivergedError(CycleganFxError):
+    """Training went numerically wrong (a loss that is no longer a finite number)."""
+
+
 class DeviceError(CycleganFxError):
     """The requested device or precision is not available here."""
 

@@ -16,4 +16,4 @@ work="${WORK:-$(mktemp -d)}"
 
 "$python" "$root/bench/photos.py" "$work/photos"
 "$python" -m cyclegan_fx distill vintage --data "$work/photos/train" --eval "$work/photos/heldout" \
-    --name vintage-fast --runs-dir "$work/runs" --student compact --width 64 --steps 2000 --seed 0
+    --name vintage-fast --runs-dir "$work/runs" --student compact --width 64 --lr 1e-3 --steps 2000 --seed 0

@@ -17,6 +17,7 @@ from cyclegan_fx.distill.compare import compare
 from cyclegan_fx.distill.config import DistillConfig
 from cyclegan_fx.distill.crops import CropPlan
 from cyclegan_fx.models import ModelStore
+from cyclegan_fx.models.store import cache_home
 from cyclegan_fx.runners.factory import open_runner
 from cyclegan_fx.runtime.config import RunOptions
 from cyclegan_fx.training.checkpoint import load_latest
@@ -186,6 +187,7 @@ def _engine_teacher(tmp_path: Path) -> Path:
     ("unwritable output", "Cannot create run folder"),
     ("cache over its bound", "lower --pool or raise --cache-mb"),
     ("no name", "Give the student a --name"),
+    ("learning rate out of range", "--lr"),
 ])
 def test_bad_input_is_one_sentence_and_leaves_nothing_behind(case, expected, photos, tmp_path):
     small = write_folder(tmp_path / "small", crops("coffee", 2, 48, 0))
@@ -208,6 +210,8 @@ def test_bad_input_is_one_sentence_and_leaves_nothing_behind(case, expected, pho
         runs = tmp_path / "a-file" / "runs"
     elif case == "cache over its bound":
         extra = ["--pool", "100000", "--cache-mb", "100"]
+    elif case == "learning rate out of range":
+        extra = ["--lr", "1e38"]
     name = [] if case == "no name" else ["--name", "bad"]
     code, output = invoke("distill", teacher, *data, *name, "--runs-dir", runs, "--steps", 2, *extra)
     lines = [line for line in output.splitlines() if line.strip()]
@@ -215,6 +219,18 @@ def test_bad_input_is_one_sentence_and_leaves_nothing_behind(case, expected, pho
     # a warning about skipped files may come first; the error itself is one sentence on one line
     assert lines[-1].startswith("Error: ") and sum(line.startswith("Error: ") for line in lines) == 1, output
     assert not (tmp_path / "runs" / "bad").exists() and "bad" not in ModelStore().names()
+
+
+def test_a_loss_that_is_no_longer_a_number_stops_the_run_before_any_checkpoint(photos, tmp_path):
+    """A damaged teacher cache (NaN targets) makes the loss NaN: one sentence, no checkpoint, no model."""
+    options = ["vintage", "--data", photos["train"], "--runs-dir", tmp_path, "--no-auto-export", *TINY, "--seed", "5"]
+    code, output = invoke("distill", *options, "--name", "fills", "--steps", 1)
+    assert code == 0, output
+    targets = max(cache_home().glob("distill/*/targets.f16"), key=lambda path: path.stat().st_mtime_ns)
+    np.memmap(targets, dtype=np.float16, mode="r+")[:] = np.nan
+    code, output = invoke("distill", *options, "--name", "diverges", "--steps", 4, "--checkpoint-every", 1)
+    assert code == 1 and "diverged at step 1" in output and "Traceback" not in output, output
+    assert not list((tmp_path / "diverges" / "checkpoints").glob("*.pt"))
 
 
 @pytest.mark.heavy

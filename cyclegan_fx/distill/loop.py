@@ -1,7 +1,8 @@
 """The distillation loop: for each direction, a student learns the teacher's output on cached crops.
 
 The loss is ``l1 + ssim_weight * structure``: the mean absolute difference from the teacher's output (images in
-[-1, 1]) plus one minus their SSIM (Gaussian 11 x 11 window, images in [0, 1]). Which crops make up step s of
+[-1, 1]) plus one minus their SSIM (Gaussian 11 x 11 window, images in [0, 1]); gradients are clipped to a norm of
+``clip_grad`` and a loss that stops being a number ends the run before it reaches a checkpoint. Which crops make up step s of
 direction d depends only on (seed, d, s), so a checkpoint needs no random state and a resumed run equals an
 uninterrupted one.
 """
@@ -23,7 +24,7 @@ from cyclegan_fx.distill.config import DistillConfig
 from cyclegan_fx.distill.metrics import ssim_map
 from cyclegan_fx.distill.pool import TeacherPool
 from cyclegan_fx.distill.precision import autocast
-from cyclegan_fx.errors import DeviceError, OutputError
+from cyclegan_fx.errors import DeviceError, DivergedError, OutputError
 from cyclegan_fx.networks import Generator, generator_from_spec
 from cyclegan_fx.runtime.devices import is_out_of_memory
 from cyclegan_fx.training import distributed
@@ -81,7 +82,7 @@ def make_student(config: DistillConfig, spec: dict[str, Any], direction: str, de
     return Student(direction, generator, distributed.wrap(generator.net, world, device), opt, sched, scaler)
 
 
-def distill_step(s: Student, inputs: torch.Tensor, targets: torch.Tensor, ssim_weight: float,
+def distill_step(s: Student, inputs: torch.Tensor, targets: torch.Tensor, config: DistillConfig,
                  dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
     """One optimizer step of the student towards the teacher's outputs; returns the losses."""
     with autocast(inputs.device, dtype):
@@ -89,9 +90,12 @@ def distill_step(s: Student, inputs: torch.Tensor, targets: torch.Tensor, ssim_w
     outputs = outputs.float()
     l1 = F.l1_loss(outputs, targets)
     structure = 1.0 - ssim_map(outputs.add(1).div(2), targets.add(1).div(2)).mean()
-    loss = l1 + ssim_weight * structure
+    loss = l1 + config.ssim_weight * structure
     s.opt.zero_grad(set_to_none=True)
     s.scaler.scale(loss).backward()
+    if config.clip_grad:
+        s.scaler.unscale_(s.opt)
+        nn.utils.clip_grad_norm_(s.generator.net.parameters(), config.clip_grad)
     s.scaler.step(s.opt)
     s.scaler.update()
     s.sched.step()
@@ -155,7 +159,9 @@ def distill(config: DistillConfig, run: RunFolder, students: list[Student], pool
             reporter.start_epoch(pos.direction, pos.step)
             while pos.step < config.steps:
                 indices = batch_indices(config.seed, pos.direction, pos.step, len(pool), config.batch_size, world)
-                log_meter.add(_step(s, pool, indices, config, dtype, device))
+                losses = _step(s, pool, indices, config, dtype, device)
+                _check_finite(losses["loss"], s, pos, config, world, device)
+                log_meter.add(losses)
                 pos.step += 1
                 reporter.advance()
                 step = _global(pos, config)
@@ -193,12 +199,21 @@ def _step(s: Student, pool: TeacherPool, indices: np.ndarray, config: DistillCon
           device: torch.device) -> dict[str, torch.Tensor]:
     inputs, targets = pool.batch(indices, device)
     try:
-        return distill_step(s, inputs, targets, config.ssim_weight, dtype)
+        return distill_step(s, inputs, targets, config, dtype)
     except RuntimeError as exc:
         if not is_out_of_memory(exc):
             raise
         raise DeviceError(f"Out of memory on {device} at --batch-size {config.batch_size} and --crop-size "
                           f"{config.crop_size}; lower one of them; earlier checkpoints are kept.") from exc
+
+
+def _check_finite(loss: torch.Tensor, s: Student, pos: Position, config: DistillConfig, world: World,
+                  device: torch.device) -> None:
+    """Stop before a diverged student reaches a checkpoint; the earlier ones stay as they were."""
+    if distributed.any_rank(not bool(torch.isfinite(loss)), world, device):
+        raise DivergedError(f"The {s.direction} student diverged at step {pos.step + 1} (its loss is no longer a "
+                            f"number); checkpoints before it are intact; start a new run with a lower --lr than "
+                            f"{config.lr:g} or a lower --clip-grad than {config.clip_grad:g}.")
 
 
 def _final_artefacts(config: DistillConfig, reporter: Reporter, students: list[Student], pools: list[TeacherPool],
