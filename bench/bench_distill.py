@@ -107,15 +107,18 @@ def width_table() -> None:
 
 
 def _macs_per_pixel(net) -> float:
-    """Multiply-adds of the convolutions per input pixel, counted on a 256x256 input."""
+    """Multiply-adds of the (transposed) convolutions per input pixel, counted on a 256x256 input."""
     import torch
 
     total = []
 
     def count(module, inputs, output) -> None:
-        total.append(output.numel() * module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1])
+        # a transposed convolution spreads each input value over k x k outputs: count it from its input
+        per_value, values = (module.out_channels, inputs[0]) if module.transposed else (module.in_channels, output)
+        total.append(values.numel() * per_value // module.groups * module.kernel_size[0] * module.kernel_size[1])
 
-    hooks = [m.register_forward_hook(count) for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    convolutions = (torch.nn.Conv2d, torch.nn.ConvTranspose2d)
+    hooks = [m.register_forward_hook(count) for m in net.modules() if isinstance(m, convolutions)]
     with torch.no_grad():
         net.eval()(torch.zeros(1, 3, 256, 256))
     for hook in hooks:
