@@ -86,6 +86,7 @@ def test_checkpoint_detection_finds_the_architecture_and_its_parameters(name):
         assert torch.equal(a, b)
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", sorted(ARCHITECTURES))
 def test_onnx_runtime_backend_equals_pytorch(name, photo, tmp_path):
     pytest.importorskip("onnxruntime", reason="needs the onnx extra")

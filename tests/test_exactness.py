@@ -51,6 +51,7 @@ def test_thumbnail_statistics_are_an_approximation(runner, rgb, whole):
     assert 25 < psnr(thumb, whole, 1.0) < 50
 
 
+@pytest.mark.heavy
 def test_bf16_stays_close_to_fp32(vintage_path, rgb, whole):
     generator = load_generator(vintage_path)  # a backend takes its generator over
     bf16 = Runner(generator, TorchBackend(generator, CPU, torch.bfloat16))

@@ -139,6 +139,7 @@ def test_checkpoint_models_cache_their_packs_by_content(tiny, tmp_path):
     assert pack.path.parent.name == pack.manifest["model"]["weights_sha256"][:16]
 
 
+@pytest.mark.heavy
 def test_apply_with_the_onnxruntime_backend(tiny, tmp_path, photo):
     from PIL import Image
 
@@ -204,6 +205,7 @@ def test_an_engine_model_on_a_machine_without_tensorrt_is_one_sentence(engine_fi
     assert "Traceback" not in out and not (tmp_path / "out.png").exists()
 
 
+@pytest.mark.heavy
 def test_engine_export_runs_the_onnx_steps_then_says_what_is_missing(tiny, tmp_path):
     if NO_TENSORRT is None:
         pytest.skip("TensorRT is present: the engine is really built in test_tensorrt_engine_is_exact")

@@ -83,6 +83,7 @@ def test_export_onnx(missing, checkpoint, tmp_path):
 
 @pytest.mark.parametrize(("missing", "extra"), [(BASE, "onnx"), (("tensorrt",), "tensorrt")],
                          ids=["base", "no-tensorrt"])
+@pytest.mark.heavy
 def test_export_engine(missing, extra, checkpoint, tmp_path):
     result = run_without(missing, "export", checkpoint, "--format", "engine", "-o", tmp_path / "tiny.engine")
     assert_names_extra(result, extra)
