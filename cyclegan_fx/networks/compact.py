@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from cyclegan_fx.networks.norms import make_norm
 from cyclegan_fx.networks.program import Op, OpKind, trace
+from cyclegan_fx.networks.resnet import ResnetBlock
 
 
 @dataclass(frozen=True)
@@ -26,23 +26,6 @@ class CompactConfig:
     channels: int = 64  # width of the residual blocks at the folded grid
     n_blocks: int = 9
     factor: int = 4  # pixel-unshuffle factor: the blocks run at 1 / factor of the resolution
-
-
-class CompactBlock(nn.Module):
-    """pad, conv, norm, relu, pad, conv, norm; plus the input (the ResNet's block with affine norms)."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), make_norm("instance", channels, True), nn.ReLU(True),
-            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), make_norm("instance", channels, True),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x)
-
-    def program_ops(self) -> list[Op]:
-        return [Op(OpKind.SAVE), *trace(self.body), Op(OpKind.ADD)]
 
 
 class CompactGenerator(nn.Module):
@@ -57,7 +40,8 @@ class CompactGenerator(nn.Module):
         self.fold = nn.PixelUnshuffle(config.factor)
         # No norm in the head: the blocks must see the input's absolute levels to know what to add to them.
         self.head = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(folded, c, 3), nn.ReLU(True))
-        self.blocks = nn.Sequential(*[CompactBlock(c) for _ in range(config.n_blocks)])
+        # The ResNet's residual block, with learnable norm scale and shift.
+        self.blocks = nn.Sequential(*[ResnetBlock(c, "instance", True, False) for _ in range(config.n_blocks)])
         self.tail = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(c, folded, 3))
         self.unfold = nn.PixelShuffle(config.factor)
         self.clamp = nn.Hardtanh(-1.0, 1.0)
