@@ -25,7 +25,7 @@ from cyclegan_fx.training.data import scan_folder
 
 CROP = 64
 TINY = ["--width", "8", "--blocks", "2", "--crop-size", CROP, "--pool", "12", "--log-every", "2",
-        "--sample-every", "0", "--checkpoint-every", "4", "--min-scale", "0.25", "--max-scale", "1"]
+        "--sample-every", "0", "--checkpoint-every", "4", "--min-scale", "0.25", "--max-scale", "0.5"]
 
 
 @pytest.fixture(scope="module")
@@ -141,25 +141,46 @@ def test_a_second_student_reuses_the_cached_teacher_outputs(distilled, photos, t
 
 def test_crops_depend_only_on_the_seed_and_their_index(photos):
     files = scan_folder(photos["train"], CROP, 1)
-    plan = CropPlan(files, CROP, 1024, 0.5, 2.0, 1.0, seed=3)
-    again = CropPlan(files, CROP, 1024, 0.5, 2.0, 1.0, seed=3)
-    assert all(np.array_equal(plan.spec(i).colour, again.spec(i).colour)
-               and plan.spec(i).box == again.spec(i).box for i in range(20))
-    assert plan.spec(0).box != CropPlan(files, CROP, 1024, 0.5, 2.0, 1.0, seed=4).spec(0).box
+    plan = CropPlan(files, CROP, 1024, 0.25, 1.0, 1.0, seed=3, crops_per_view=4)
+    again = CropPlan(files, CROP, 1024, 0.25, 1.0, 1.0, seed=3, crops_per_view=4)
+    assert all(plan.spec(i) == again.spec(i) and plan.view(i).size == again.view(i).size
+               and np.array_equal(plan.view(i).colour, again.view(i).colour) for i in range(20))
+    other = CropPlan(files, CROP, 1024, 0.25, 1.0, 1.0, seed=4, crops_per_view=4)
+    assert [plan.view(j).size for j in range(5)] != [other.view(j).size for j in range(5)]
+    assert [plan.spec(i).view for i in range(12)] == [0] * 4 + [1] * 4 + [2] * 4
     for i in range(50):
         spec = plan.spec(i)
-        width, height = files[spec.file].size
-        left, top, right, bottom = spec.box
-        assert 0 <= left < right <= width and 0 <= top < bottom <= height and right - left == pytest.approx(bottom - top)
+        width, height = plan.view(spec.view).size
+        assert 0 <= spec.left <= width - CROP and 0 <= spec.top <= height - CROP
+
+
+def test_a_crop_is_cut_from_the_view_and_the_view_from_the_photo(photos):
+    files = scan_folder(photos["train"], CROP, 1)
     plain = CropPlan(files, CROP, None, 1.0, 1.0, 0.0, seed=0)
-    assert np.allclose(plain.spec(0).colour, np.eye(3))
-    (index, crop), = plain.render([0])
-    spec = plain.spec(0)
-    left, top = (round(v) for v in spec.box[:2])
-    source = np.asarray(Image.open(files[spec.file].path).convert("RGB"))[top:top + CROP, left:left + CROP]
-    source = source[:, ::-1] if spec.flip else source
-    assert index == 0 and crop.dtype == np.uint8 and crop.shape == (CROP, CROP, 3)
-    assert np.abs(crop.astype(int) - source).mean() < 12  # the same pixels, up to the sub-pixel box offset
+    view = plain.view(0)
+    assert np.allclose(view.colour, np.eye(3)) and view.size == files[view.file].size
+    (rendered, crops), = plain.views([0, 1])
+    source = np.asarray(Image.open(files[view.file].path).convert("RGB"))
+    assert np.array_equal(rendered, source[:, ::-1] if view.flip else source)
+    assert [i for i, _ in crops] == [0, 1]
+    spec = crops[1][1]
+    assert np.array_equal(plain.cut(rendered, spec), rendered[spec.top:spec.top + CROP, spec.left:spec.left + CROP])
+
+
+def test_the_cached_targets_are_the_teachers_output_on_the_whole_view_not_on_the_crop(distilled, photos):
+    files = scan_folder(photos["train"], CROP, 1)
+    plan = CropPlan(files, CROP, 1024, 0.25, 0.5, 0.0, seed=0)
+    view = plan.render_view(0)
+    crop = plan.cut(view, plan.spec(0))
+    folder, = (f for f in cache_home().joinpath("distill").iterdir()
+               if np.array_equal(np.memmap(f / "inputs.u8", np.uint8, "r")[:crop.size].reshape(crop.shape), crop))
+    targets = np.memmap(folder / "targets.f16", np.float16, "r").reshape(-1, 3, CROP, CROP)
+    runner = open_runner(ModelStore().get("vintage"))
+    whole = plan.cut(runner.run(view, RunOptions(work_size="full")), plan.spec(0))
+    alone = runner.run(crop.copy(), RunOptions(work_size="full"))
+    cached = np.round((targets[0].astype(np.float32).transpose(1, 2, 0) + 1) * 127.5)
+    assert np.abs(cached - whole).max() <= 1
+    assert np.abs(cached - alone.astype(np.float32)).mean() > 2  # a crop translated alone is another image
 
 
 def _engine_teacher(tmp_path: Path) -> Path:

@@ -46,11 +46,15 @@ class DistillConfig:
     blocks: int | None = option(None, "Residual blocks of the student; default: 9 for compact, the teacher's for resnet.")
     # the crops it learns on
     crop_size: int = option(256, "Side of the square training crops.")
-    min_scale: float = option(0.5, "Smallest crop scale, relative to the photo at the teacher's work size.")
-    max_scale: float = option(2.0, "Largest crop scale, relative to the photo at the teacher's work size.")
-    colour_jitter: float = option(0.0, "Hue, saturation and channel-gain jitter of crops (0: none, 1: the full hue "
+    min_scale: float = option(0.5, "Smallest scale of a view (a photo the teacher translates whole, then cut into "
+                                   "crops), relative to the photo at the teacher's work size.")
+    max_scale: float = option(1.0, "Largest scale of a view, relative to the photo at the teacher's work size; the "
+                                   "teacher's time grows with its square.")
+    colour_jitter: float = option(0.0, "Hue, saturation and channel-gain jitter of views (0: none, 1: the full hue "
                                         "circle), for photos of few colours.")
     pool: int = option(800, "Crops whose teacher outputs are computed once and cached on disk.")
+    crops_per_view: int = option(8, "Crops cut from each view: fewer views cost the teacher less time, more give "
+                                    "more variety.")
     cache_mb: int = option(2048, "Most disk space the cached crops and teacher outputs may take, in MB.")
     # the loss and optimization
     ssim_weight: float = option(0.2, "Weight of the structure term (1 - SSIM) beside the L1 pixel term.")
@@ -116,7 +120,7 @@ class DistillConfig:
 
 
 _MINIMUMS = {
-    "width": 2, "blocks": 1, "crop_size": 64, "min_scale": 0.01, "max_scale": 0.01, "colour_jitter": 0.0, "pool": 1,
+    "width": 2, "blocks": 1, "crop_size": 64, "min_scale": 0.01, "max_scale": 0.01, "colour_jitter": 0.0, "pool": 1, "crops_per_view": 1,
     "cache_mb": 1, "ssim_weight": 0.0, "clip_grad": 0.0, "steps": 1, "batch_size": 1, "lr": 1e-12, "seed": 0, "max_steps": 1, "checkpoint_every": 1,
     "keep_checkpoints": 1, "sample_every": 0, "log_every": 1,
 }

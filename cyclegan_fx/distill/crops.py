@@ -1,4 +1,12 @@
-"""Training crops of the user's photos: crop i is a pure function of the seed and i, so a resumed run needs no state."""
+"""Training crops of the user's photos, cut from views that the teacher translates whole.
+
+A view is one photo resized to a random scale around the teacher's work size, mirrored or not and colour-jittered;
+the teacher translates the whole view, as ``apply`` would, so its norm statistics are those of the photo and not
+of a crop (through the ResNet's InstanceNorm, vintage's output on a 256-pixel crop alone is only 28.4 dB PSNR from
+the same crop of its output on the photo: a ceiling for a student that learned from crops). Crops are then cut from
+a view and its output at the same pixels. View j and crop i are pure functions of the seed and their index, so a resumed run
+needs no state.
+"""
 
 from __future__ import annotations
 
@@ -17,13 +25,22 @@ _RGB = np.linalg.inv(_YIQ)
 
 
 @dataclass(frozen=True)
-class CropSpec:
-    """Where crop i comes from: a square box of one photo (upright pixels), a mirror flag and a colour matrix."""
+class ViewSpec:
+    """One photo at one scale: its size in pixels, a mirror flag and a colour matrix."""
 
     file: int
-    box: tuple[float, float, float, float]  # left, top, right, bottom
+    size: tuple[int, int]  # width, height of the resized photo
     flip: bool
     colour: np.ndarray  # 3 x 3, applied to RGB in [0, 1]
+
+
+@dataclass(frozen=True)
+class CropSpec:
+    """Where crop i comes from: a square of a view, in the view's pixels."""
+
+    view: int
+    left: int
+    top: int
 
 
 @dataclass(frozen=True)
@@ -35,17 +52,23 @@ class CropPlan:
     max_scale: float
     colour_jitter: float
     seed: int
+    crops_per_view: int = 8
 
-    def spec(self, index: int) -> CropSpec:
-        rng = np.random.default_rng([self.seed, index])
+    def view(self, index: int) -> ViewSpec:
+        rng = np.random.default_rng([self.seed, 0, index])
         file = int(rng.integers(len(self.files)))
         width, height = self.files[file].size
         base = 1.0 if self.work_size is None else min(1.0, self.work_size / max(width, height))
         scale = base * math.exp(rng.uniform(math.log(self.min_scale), math.log(self.max_scale)))
-        side = min(self.size / scale, width, height)  # the box in photo pixels; never larger than the photo
-        left, top = rng.uniform(0, width - side), rng.uniform(0, height - side)
-        flip = bool(rng.random() < 0.5)
-        return CropSpec(file, (left, top, left + side, top + side), flip, self._colour(rng))
+        scale = max(scale, self.size / min(width, height))  # every view holds a whole crop
+        size = (max(self.size, round(width * scale)), max(self.size, round(height * scale)))
+        return ViewSpec(file, size, bool(rng.random() < 0.5), self._colour(rng))
+
+    def spec(self, index: int) -> CropSpec:
+        view = index // self.crops_per_view
+        width, height = self.view(view).size
+        rng = np.random.default_rng([self.seed, 1, index])
+        return CropSpec(view, int(rng.integers(width - self.size + 1)), int(rng.integers(height - self.size + 1)))
 
     def _colour(self, rng: np.random.Generator) -> np.ndarray:
         """A random hue turn, saturation scale and per-channel gain, shrunk towards identity by the jitter."""
@@ -57,19 +80,25 @@ class CropPlan:
         turn = np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
         return np.diag(gains) @ _RGB @ turn @ _YIQ
 
-    def render(self, indices: list[int]) -> Iterator[tuple[int, np.ndarray]]:
-        """Crops as uint8 H x W x 3 arrays, decoding each photo once however many crops come from it."""
-        specs = {i: self.spec(i) for i in indices}
-        for file in sorted({s.file for s in specs.values()}):
-            photo = load_rgb(self.files[file].path)
-            for i, spec in specs.items():
-                if spec.file == file:
-                    yield i, self._cut(photo, spec)
+    def views(self, indices: list[int]) -> Iterator[tuple[np.ndarray, list[tuple[int, CropSpec]]]]:
+        """Each view that the given crops come from (uint8 H x W x 3), with those crops."""
+        wanted: dict[int, list[tuple[int, CropSpec]]] = {}
+        for i in indices:
+            spec = self.spec(i)
+            wanted.setdefault(spec.view, []).append((i, spec))
+        for view, crops in sorted(wanted.items()):
+            yield self.render_view(view), crops
 
-    def _cut(self, photo: Image.Image, spec: CropSpec) -> np.ndarray:
-        # Pillow filters with a support widened by the reduction, so a downscaled crop is antialiased.
-        crop = np.asarray(photo.resize((self.size, self.size), Image.Resampling.BICUBIC, box=spec.box), np.float64) / 255
+    def render_view(self, index: int) -> np.ndarray:
+        spec = self.view(index)
+        # Pillow filters with a support widened by the reduction, so a downscaled view is antialiased.
+        photo = load_rgb(self.files[spec.file].path)
+        pixels = np.asarray(photo.resize(spec.size, Image.Resampling.BICUBIC), np.float64) / 255
         if spec.flip:
-            crop = crop[:, ::-1]
-        coloured = np.clip(crop @ spec.colour.T, 0.0, 1.0)
+            pixels = pixels[:, ::-1]
+        coloured = np.clip(pixels @ spec.colour.T, 0.0, 1.0)
         return np.round(coloured * 255).astype(np.uint8)
+
+    def cut(self, image: np.ndarray, spec: CropSpec) -> np.ndarray:
+        """Crop ``spec`` of a view or of the teacher's output for it (H x W x C)."""
+        return image[spec.top:spec.top + self.size, spec.left:spec.left + self.size]

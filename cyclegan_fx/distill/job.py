@@ -20,6 +20,8 @@ from cyclegan_fx.models.store import cache_home
 from cyclegan_fx.networks import Generator, build_generator
 from cyclegan_fx.networks.compact import CompactConfig
 from cyclegan_fx.networks.resnet import ResnetConfig
+from cyclegan_fx.runners.factory import open_runner
+from cyclegan_fx.runtime.devices import precision_name
 from cyclegan_fx.training import distributed
 from cyclegan_fx.training.data import scan_folder
 from cyclegan_fx.training.run import RunFolder
@@ -66,7 +68,7 @@ def crop_plan(config: DistillConfig, teacher: Model, direction: str) -> CropPlan
     folder = config.directions()[direction][0]
     files = scan_folder(folder, config.crop_size, 1)
     return CropPlan(files, config.crop_size, teacher.info.work_size, config.min_scale, config.max_scale,
-                    config.colour_jitter, config.seed)
+                    config.colour_jitter, config.seed, config.crops_per_view)
 
 
 def run_distillation(config: DistillConfig, run: RunFolder, resume: dict[str, Any] | None) -> DistillResult:
@@ -80,7 +82,7 @@ def run_distillation(config: DistillConfig, run: RunFolder, resume: dict[str, An
         students, pools = [], []
         for direction in config.directions():
             generator = teacher.model.generator(direction)
-            pools.append(_teacher_pool(config, teacher, direction, generator, device, dtype, world))
+            pools.append(_teacher_pool(config, teacher, direction, device, dtype, world))
             students.append(make_student(config, student_spec(config, generator), direction, device, world, dtype))
         distributed.any_rank(False, world, device)  # every rank's share of the caches is written
         return distill(config, run, students, pools, world, device, dtype, resume)
@@ -88,10 +90,12 @@ def run_distillation(config: DistillConfig, run: RunFolder, resume: dict[str, An
         distributed.leave_world(world)
 
 
-def _teacher_pool(config: DistillConfig, teacher: Teacher, direction: str, generator: Generator, device: torch.device,
-                  dtype: torch.dtype | None, world: distributed.World) -> TeacherPool:
+def _teacher_pool(config: DistillConfig, teacher: Teacher, direction: str, device: torch.device, dtype: torch.dtype | None,
+                  world: distributed.World) -> TeacherPool:
     plan = crop_plan(config, teacher.model, direction)
     key = pool_key(plan, config.pool, teacher.sha256[direction], direction, str(dtype))
     pool = open_pool(cache_home() / "distill" / key, config.pool, config.crop_size)
-    fill_pool(pool, plan, generator.net.to(device).eval(), device, dtype, world.rank, world.size)
+    # The teacher as apply runs it: the runner, exact statistics over each whole view.
+    runner = open_runner(teacher.model, direction, str(device), precision_name(dtype or torch.float32), "torch")
+    fill_pool(pool, plan, runner, world.rank, world.size)
     return pool

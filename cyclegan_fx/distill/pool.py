@@ -16,15 +16,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from cyclegan_fx.distill.crops import CropPlan
-from cyclegan_fx.distill.precision import autocast
 from cyclegan_fx.errors import OutputError
+from cyclegan_fx.runtime.config import RunOptions
+from cyclegan_fx.runtime.runner import Runner
 
 log = logging.getLogger("cyclegan_fx")
-_CHUNK = 4  # crops per teacher call
-_LAYOUT_VERSION = 1
+_WHOLE = RunOptions(work_size="full")  # a view is already at its scale
+_LAYOUT_VERSION = 2  # 2: crops of the teacher's output on whole views
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,8 @@ def pool_key(plan: CropPlan, count: int, teacher_sha256: str, direction: str, pr
     files = [(str(f.path.resolve()), f.path.stat().st_size, f.path.stat().st_mtime_ns) for f in plan.files]
     described = {"version": _LAYOUT_VERSION, "teacher": teacher_sha256, "direction": direction, "files": files,
                  "size": plan.size, "work_size": plan.work_size, "scales": [plan.min_scale, plan.max_scale],
-                 "colour_jitter": plan.colour_jitter, "seed": plan.seed, "count": count, "precision": precision}
+                 "colour_jitter": plan.colour_jitter, "seed": plan.seed, "crops_per_view": plan.crops_per_view,
+                 "count": count, "precision": precision}
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:24]
 
 
@@ -87,30 +88,26 @@ def _make_room(folder: Path, needed: int) -> None:
                           f"{free / 2**20:.0f} MB are free; lower --pool or free some space.")
 
 
-@torch.no_grad()
-def fill_pool(pool: TeacherPool, plan: CropPlan, teacher: nn.Module, device: torch.device, dtype: torch.dtype | None,
-              rank: int = 0, world: int = 1) -> None:
-    """Compute the missing crops and teacher outputs that fall to this process (every ``world``-th one)."""
-    missing = [i for i in range(rank, len(pool), world) if not pool.done[i]]
+def fill_pool(pool: TeacherPool, plan: CropPlan, teacher: Runner, rank: int = 0, world: int = 1) -> None:
+    """Translate the views of the missing crops that fall to this process (every ``world``-th view) and cut the crops."""
+    missing = [i for i in range(len(pool)) if not pool.done[i] and plan.spec(i).view % world == rank]
     if not missing:
         return
-    log.info("Computing the teacher's output for %d of %d crops (cached in %s).", len(missing), len(pool), pool.folder)
+    views = len({plan.spec(i).view for i in missing})
+    log.info("Computing the teacher's output for %d of %d crops: %d whole views (cached in %s).", len(missing),
+             len(pool), views, pool.folder)
     started, shown = time.monotonic(), time.monotonic()
-    rendered = plan.render(missing)
-    for done in range(0, len(missing), _CHUNK):
-        chunk = [next(rendered) for _ in range(min(_CHUNK, len(missing) - done))]
-        indices = [i for i, _ in chunk]
-        crops = np.stack([c for _, c in chunk])
-        with autocast(device, dtype):
-            outputs = teacher(as_network_input(torch.from_numpy(crops).permute(0, 3, 1, 2)).to(device))
-        pool.inputs[indices] = crops
-        pool.targets[indices] = outputs.float().clamp(-1, 1).cpu().numpy().astype(np.float16)
+    for finished, (view, crops) in enumerate(plan.views(missing), 1):
+        output = teacher.run(view, _WHOLE)
+        indices = [i for i, _ in crops]
+        pool.inputs[indices] = np.stack([plan.cut(view, spec) for _, spec in crops])
+        targets = np.stack([plan.cut(output, spec) for _, spec in crops]).transpose(0, 3, 1, 2)
+        pool.targets[indices] = (targets.astype(np.float32) / 127.5 - 1.0).astype(np.float16)
         pool.inputs.flush()
         pool.targets.flush()
         pool.done[indices] = 1
         pool.done.flush()
-        finished = done + len(chunk)
-        if time.monotonic() - shown > 30 or finished == len(missing):
+        if time.monotonic() - shown > 30 or finished == views:
             rate = finished / (time.monotonic() - started)
-            log.info("Teacher outputs: %d/%d crops, %.0f s left.", finished, len(missing), (len(missing) - finished) / rate)
+            log.info("Teacher outputs: %d/%d views, %.0f s left.", finished, views, (views - finished) / rate)
             shown = time.monotonic()
