@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -145,6 +146,17 @@ def test_bad_training_folders_are_one_sentence(dataset, tmp_path, setup, message
     code, out = invoke("train", dataset, "--name", "bad", "--runs-dir", tmp_path / "runs", *TINY, "--max-steps", 1)
     assert code == 1 and message in out and "Traceback" not in out
     assert not (tmp_path / "runs" / "bad" / "checkpoints").exists() or not any((tmp_path / "runs" / "bad" / "checkpoints").iterdir())
+
+
+def test_a_loss_that_is_no_longer_a_number_stops_training_before_any_checkpoint(dataset, tmp_path):
+    """Adam at a learning rate of 1e30 throws the weights to infinity within a step or two."""
+    code, out = invoke("train", dataset, "--name", "nan", "--runs-dir", tmp_path, *TINY, "--lr", "1e30",
+                       "--max-steps", 6, "--checkpoint-every", 1, "--num-workers", "0")
+    assert code == 1 and "Training diverged at iteration" in out and "Traceback" not in out, out
+    assert "lower --lr than 1e+30" in out
+    diverged = int(re.search(r"diverged at iteration (\d+)", out).group(1))
+    steps = [int(p.stem.split("_")[1]) for p in (tmp_path / "nan" / "checkpoints").glob("step_*.pt")]
+    assert diverged <= 6 and all(step < diverged for step in steps)  # none from the iteration that went wrong or later
 
 
 def test_a_few_corrupt_files_are_skipped_and_counted(dataset, tmp_path, caplog):

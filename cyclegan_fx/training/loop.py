@@ -10,7 +10,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from cyclegan_fx.errors import DeviceError, OutputError
+from cyclegan_fx.errors import DeviceError, DivergedError, OutputError
 from cyclegan_fx.runtime.devices import is_out_of_memory
 from cyclegan_fx.training import distributed
 from cyclegan_fx.training.checkpoint import capture_rng, restore_rng, save_checkpoint
@@ -149,6 +149,7 @@ def _run(m: CycleGAN, data: TrainingData, run: RunFolder, resume: dict[str, Any]
             batches = data.batches(epoch, config.batch_size, world.rank, world.size)[pos.batch :]
             for real_A, real_B in make_loader(data.dataset, batches, config.num_workers, m.device.type == "cuda"):
                 losses = _step(m, real_A, real_B)
+                _check_finite(losses, m, pos)
                 pos.step, pos.batch = pos.step + 1, pos.batch + 1
                 for meter in (log_meter, epoch_meter, checkpoint_meter):
                     meter.add(losses)
@@ -205,6 +206,16 @@ def _step(m: CycleGAN, real_A: torch.Tensor, real_B: torch.Tensor) -> dict[str, 
             f"Out of memory on {m.device} at --batch-size {m.config.batch_size} and --crop-size {m.config.crop_size}; "
             "lower one of them, or use --amp bf16; earlier checkpoints are kept."
         ) from exc
+
+
+def _check_finite(losses: dict[str, torch.Tensor], m: CycleGAN, pos: Position) -> None:
+    """Stop before a diverged model reaches a checkpoint; the earlier ones stay as they were."""
+    finite = torch.isfinite(torch.stack([value.detach().float() for value in losses.values()]))
+    if distributed.any_rank(not bool(finite.all()), m.world, m.device):
+        bad = [name for name, ok in zip(losses, finite.tolist()) if not ok]
+        which = f"loss {bad[0]}" if bad else "a loss of another process"
+        raise DivergedError(f"Training diverged at iteration {pos.step + 1} ({which} is no longer a number); checkpoints "
+                            f"before it are intact; start a new run with a lower --lr than {m.config.lr:g}.")
 
 
 def _save(m: CycleGAN, run: RunFolder, pos: Position, epoch_meter: LossMeter, best_cycle: float, is_best: bool,
