@@ -16,7 +16,7 @@ from cyclegan_fx.training.export import check_export_name
 from cyclegan_fx.training.run import RunFolder
 
 log = logging.getLogger("cyclegan_fx")
-LOSS = "l1 + ssim_weight * (1 - SSIM), against the teacher's output on cached crops"
+LOSS = "l1 + ssim_weight * (1 - SSIM), against crops of the teacher's output on whole views of the photos"
 
 
 def export_students(run: RunFolder, store: ModelStore | None = None) -> Model:
@@ -35,6 +35,7 @@ def export_students(run: RunFolder, store: ModelStore | None = None) -> Model:
         provenance = {"distilled_from": config.teacher, "teacher": info.name, "teacher_sha256": teacher.sha256[direction],
                       "data": str(config.directions()[direction][0]), "steps": config.steps, "loss": LOSS,
                       "ssim_weight": config.ssim_weight, "crop_size": config.crop_size, "pool": config.pool,
+                      "scales": [config.min_scale, config.max_scale], "crops_per_view": config.crops_per_view,
                       "run": str(run.path.resolve()), "checkpoint": path.name,
                       "exported": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
         model = store.add_generator(config.name, generator, direction, config.label or f"{info.menu_label('a2b')} (fast)",

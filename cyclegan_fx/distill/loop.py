@@ -110,8 +110,8 @@ def batch_indices(seed: int, direction: int, step: int, pool: int, batch: int, w
 
 @torch.no_grad()
 def sample_columns(s: Student, pool: TeacherPool, dtype: torch.dtype | None, device: torch.device) -> list[torch.Tensor]:
-    """Input | teacher | student for the first cached crops."""
-    inputs, targets = pool.batch(np.arange(min(_SAMPLES, len(pool))), device)
+    """Input | teacher | student for cached crops spread over the pool, so from different views."""
+    inputs, targets = pool.batch(np.unique(np.linspace(0, len(pool) - 1, _SAMPLES).round().astype(int)), device)
     net = s.generator.net
     net.eval()
     with autocast(device, dtype):
