@@ -254,6 +254,29 @@ def test_a_loss_that_is_no_longer_a_number_stops_the_run_before_any_checkpoint(p
     assert not list((tmp_path / "diverges" / "checkpoints").glob("*.pt"))
 
 
+def test_a_step_whose_gradient_is_not_finite_is_skipped_and_the_schedule_goes_on(caplog):
+    """A finite loss with an infinite gradient (one parameter's, forced here by a hook) leaves the weights as they were."""
+    from cyclegan_fx.distill.loop import distill_step, make_student
+    from cyclegan_fx.networks import build_generator
+    from cyclegan_fx.networks.compact import CompactConfig
+    from cyclegan_fx.training.distributed import World
+
+    config = DistillConfig(steps=10, warmup=0.0)
+    spec = build_generator("compact", CompactConfig(channels=8, n_blocks=1)).spec()
+    student = make_student(config, spec, "a2b", torch.device("cpu"), World(), None)
+    x, y = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
+    before = {k: v.clone() for k, v in student.generator.net.state_dict().items()}
+    hook = student.generator.net.head[1].bias.register_hook(lambda grad: grad * float("inf"))
+    losses = distill_step(student, x, y, config, None)
+    hook.remove()
+    after = student.generator.net.state_dict()
+    assert torch.isfinite(losses["loss"]) and all(torch.equal(before[k], after[k]) for k in before)
+    assert student.sched.last_epoch == 1 and "gradient is not finite" in caplog.text
+    distill_step(student, x, y, config, None)
+    changed = student.generator.net.state_dict()
+    assert all(torch.isfinite(v).all() for v in changed.values()) and not torch.equal(before["head.1.bias"], changed["head.1.bias"])
+
+
 @pytest.mark.heavy
 def test_torchrun_distills_with_ddp_and_only_rank_0_writes(photos, tmp_path):
     """Two CPU processes (gloo): each computes half of the teacher cache, rank 0 writes one run and one bundle."""

@@ -2,7 +2,8 @@
 
 The loss is ``l1 + ssim_weight * structure``: the mean absolute difference from the teacher's output (images in
 [-1, 1]) plus one minus their SSIM (Gaussian 11 x 11 window, images in [0, 1]); gradients are clipped to a norm of
-``clip_grad`` and a loss that stops being a number ends the run before it reaches a checkpoint. Which crops make up step s of
+``clip_grad``, a step whose gradient is not finite is skipped, and a loss that stops being a number ends the run
+before it reaches a checkpoint. Which crops make up step s of
 direction d depends only on (seed, d, s), so a checkpoint needs no random state and a resumed run equals an
 uninterrupted one.
 """
@@ -93,10 +94,15 @@ def distill_step(s: Student, inputs: torch.Tensor, targets: torch.Tensor, config
     loss = l1 + config.ssim_weight * structure
     s.opt.zero_grad(set_to_none=True)
     s.scaler.scale(loss).backward()
-    if config.clip_grad:
-        s.scaler.unscale_(s.opt)
-        nn.utils.clip_grad_norm_(s.generator.net.parameters(), config.clip_grad)
-    s.scaler.step(s.opt)
+    s.scaler.unscale_(s.opt)
+    norm = nn.utils.clip_grad_norm_(s.generator.net.parameters(), config.clip_grad or math.inf)
+    # A finite loss can still give an infinite gradient (a 256-pixel crop so flat that a channel before an
+    # InstanceNorm is constant did, at step 188 of a width-64 run); one such step would turn every weight
+    # into NaN. It is skipped, as the fp16 gradient scaler skips its overflows, and the schedule goes on.
+    if torch.isfinite(norm):
+        s.scaler.step(s.opt)
+    elif not s.scaler.is_enabled():  # the fp16 scaler's overflows are routine, and it lowers its scale
+        log.warning("Skipped step %d of the %s student: its gradient is not finite.", s.sched.last_epoch + 1, s.direction)
     s.scaler.update()
     s.sched.step()
     return {"loss": loss, "l1": l1, "structure": structure}
