@@ -53,8 +53,8 @@ class DistillConfig:
     colour_jitter: float = option(0.0, "Hue, saturation and channel-gain jitter of views (0: none, 1: the full hue "
                                         "circle), for photos of few colours.")
     pool: int = option(800, "Crops whose teacher outputs are computed once and cached on disk.")
-    crops_per_view: int = option(8, "Crops cut from each view: fewer views cost the teacher less time, more give "
-                                    "more variety.")
+    crops_per_view: int = option(8, "Crops cut from each view: more crops per view leave fewer views for the "
+                                    "teacher to translate (less time) and less variety.")
     cache_mb: int = option(2048, "Most disk space the cached crops and teacher outputs may take, in MB.")
     # the loss and optimization
     ssim_weight: float = option(0.2, "Weight of the structure term (1 - SSIM) beside the L1 pixel term.")
