@@ -156,10 +156,11 @@ def test_crops_depend_only_on_the_seed_and_their_index(photos):
 
 def test_a_crop_is_cut_from_the_view_and_the_view_from_the_photo(photos):
     files = scan_folder(photos["train"], CROP, 1)
-    plain = CropPlan(files, CROP, None, 1.0, 1.0, 0.0, seed=0)
+    plain = CropPlan(files, CROP, None, 1.0, 1.0, 0.0, seed=0, crops_per_view=8)
     view = plain.view(0)
     assert np.allclose(view.colour, np.eye(3)) and view.size == files[view.file].size
-    (rendered, crops), = plain.views([0, 1])
+    (index, crops), = plain.by_view([0, 1]).items()
+    rendered = plain.render_view(index)
     source = np.asarray(Image.open(files[view.file].path).convert("RGB"))
     assert np.array_equal(rendered, source[:, ::-1] if view.flip else source)
     assert [i for i, _ in crops] == [0, 1]
@@ -169,7 +170,7 @@ def test_a_crop_is_cut_from_the_view_and_the_view_from_the_photo(photos):
 
 def test_the_cached_targets_are_the_teachers_output_on_the_whole_view_not_on_the_crop(distilled, photos):
     files = scan_folder(photos["train"], CROP, 1)
-    plan = CropPlan(files, CROP, 1024, 0.25, 0.5, 0.0, seed=0)
+    plan = CropPlan(files, CROP, 1024, 0.25, 0.5, 0.0, seed=0, crops_per_view=8)
     view = plan.render_view(0)
     crop = plan.cut(view, plan.spec(0))
     folder, = (f for f in cache_home().joinpath("distill").iterdir()

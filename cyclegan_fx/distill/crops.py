@@ -4,14 +4,13 @@ A view is one photo resized to a random scale around the teacher's work size, mi
 the teacher translates the whole view, as ``apply`` would, so its norm statistics are those of the photo and not
 of a crop (through the ResNet's InstanceNorm, vintage's output on a 256-pixel crop alone is only 28.4 dB PSNR from
 the same crop of its output on the photo: a ceiling for a student that learned from crops). Crops are then cut from
-a view and its output at the same pixels. View j and crop i are pure functions of the seed and their index, so a resumed run
-needs no state.
+a view and its output at the same pixels. View j and crop i are pure functions of the seed and their index, so a
+resumed run needs no state.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,7 +51,7 @@ class CropPlan:
     max_scale: float
     colour_jitter: float
     seed: int
-    crops_per_view: int = 8
+    crops_per_view: int
 
     def view(self, index: int) -> ViewSpec:
         rng = np.random.default_rng([self.seed, 0, index])
@@ -80,16 +79,16 @@ class CropPlan:
         turn = np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
         return np.diag(gains) @ _RGB @ turn @ _YIQ
 
-    def views(self, indices: list[int]) -> Iterator[tuple[np.ndarray, list[tuple[int, CropSpec]]]]:
-        """Each view that the given crops come from (uint8 H x W x 3), with those crops."""
-        wanted: dict[int, list[tuple[int, CropSpec]]] = {}
+    def by_view(self, indices: list[int]) -> dict[int, list[tuple[int, CropSpec]]]:
+        """The given crops grouped by the view they come from, views in order."""
+        groups: dict[int, list[tuple[int, CropSpec]]] = {}
         for i in indices:
             spec = self.spec(i)
-            wanted.setdefault(spec.view, []).append((i, spec))
-        for view, crops in sorted(wanted.items()):
-            yield self.render_view(view), crops
+            groups.setdefault(spec.view, []).append((i, spec))
+        return dict(sorted(groups.items()))
 
     def render_view(self, index: int) -> np.ndarray:
+        """View ``index`` as uint8 H x W x 3."""
         spec = self.view(index)
         # Pillow filters with a support widened by the reduction, so a downscaled view is antialiased.
         photo = load_rgb(self.files[spec.file].path)

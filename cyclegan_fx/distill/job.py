@@ -22,6 +22,7 @@ from cyclegan_fx.networks.compact import CompactConfig
 from cyclegan_fx.networks.resnet import ResnetConfig
 from cyclegan_fx.runners.factory import open_runner
 from cyclegan_fx.runtime.devices import precision_name
+from cyclegan_fx.runtime.runner import Runner
 from cyclegan_fx.training import distributed
 from cyclegan_fx.training.data import scan_folder
 from cyclegan_fx.training.run import RunFolder
@@ -81,21 +82,20 @@ def run_distillation(config: DistillConfig, run: RunFolder, resume: dict[str, An
         teacher = open_teacher(config.teacher)
         students, pools = [], []
         for direction in config.directions():
-            generator = teacher.model.generator(direction)
-            pools.append(_teacher_pool(config, teacher, direction, device, dtype, world))
-            students.append(make_student(config, student_spec(config, generator), direction, device, world, dtype))
+            # The teacher as apply runs it: the runner, exact statistics over each whole view.
+            runner = open_runner(teacher.model, direction, str(device), precision_name(dtype or torch.float32), "torch")
+            pools.append(_teacher_pool(config, teacher, direction, runner, dtype, world))
+            students.append(make_student(config, student_spec(config, runner.generator), direction, device, world, dtype))
         distributed.any_rank(False, world, device)  # every rank's share of the caches is written
         return distill(config, run, students, pools, world, device, dtype, resume)
     finally:
         distributed.leave_world(world)
 
 
-def _teacher_pool(config: DistillConfig, teacher: Teacher, direction: str, device: torch.device, dtype: torch.dtype | None,
+def _teacher_pool(config: DistillConfig, teacher: Teacher, direction: str, runner: Runner, dtype: torch.dtype | None,
                   world: distributed.World) -> TeacherPool:
     plan = crop_plan(config, teacher.model, direction)
     key = pool_key(plan, config.pool, teacher.sha256[direction], direction, str(dtype))
     pool = open_pool(cache_home() / "distill" / key, config.pool, config.crop_size)
-    # The teacher as apply runs it: the runner, exact statistics over each whole view.
-    runner = open_runner(teacher.model, direction, str(device), precision_name(dtype or torch.float32), "torch")
     fill_pool(pool, plan, runner, world.rank, world.size)
     return pool

@@ -166,7 +166,7 @@ def distill(config: DistillConfig, run: RunFolder, students: list[Student], pool
             while pos.step < config.steps:
                 indices = batch_indices(config.seed, pos.direction, pos.step, len(pool), config.batch_size, world)
                 losses = _step(s, pool, indices, config, dtype, device)
-                _check_finite(losses["loss"], s, pos, config, world, device)
+                _check_finite(losses, s, pos, config, world, device)
                 log_meter.add(losses)
                 pos.step += 1
                 reporter.advance()
@@ -213,10 +213,10 @@ def _step(s: Student, pool: TeacherPool, indices: np.ndarray, config: DistillCon
                           f"{config.crop_size}; lower one of them; earlier checkpoints are kept.") from exc
 
 
-def _check_finite(loss: torch.Tensor, s: Student, pos: Position, config: DistillConfig, world: World,
+def _check_finite(losses: dict[str, torch.Tensor], s: Student, pos: Position, config: DistillConfig, world: World,
                   device: torch.device) -> None:
     """Stop before a diverged student reaches a checkpoint; the earlier ones stay as they were."""
-    if distributed.any_rank(not bool(torch.isfinite(loss)), world, device):
+    if distributed.non_finite_loss(losses, world, device) is not None:
         raise DivergedError(f"The {s.direction} student diverged at step {pos.step + 1} (its loss is no longer a "
                             f"number); checkpoints before it are intact; start a new run with a lower --lr than "
                             f"{config.lr:g} or a lower --clip-grad than {config.clip_grad:g}.")

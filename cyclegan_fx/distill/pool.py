@@ -90,14 +90,15 @@ def _make_room(folder: Path, needed: int) -> None:
 
 def fill_pool(pool: TeacherPool, plan: CropPlan, teacher: Runner, rank: int = 0, world: int = 1) -> None:
     """Translate the views of the missing crops that fall to this process (every ``world``-th view) and cut the crops."""
-    missing = [i for i in range(len(pool)) if not pool.done[i] and plan.spec(i).view % world == rank]
-    if not missing:
+    missing = [i for i in range(len(pool)) if not pool.done[i]]
+    views = {view: crops for view, crops in plan.by_view(missing).items() if view % world == rank}
+    if not views:
         return
-    views = len({plan.spec(i).view for i in missing})
-    log.info("Computing the teacher's output for %d of %d crops: %d whole views (cached in %s).", len(missing),
-             len(pool), views, pool.folder)
+    log.info("Computing the teacher's output for %d of %d crops: %d whole views (cached in %s).",
+             sum(map(len, views.values())), len(pool), len(views), pool.folder)
     started, shown = time.monotonic(), time.monotonic()
-    for finished, (view, crops) in enumerate(plan.views(missing), 1):
+    for finished, (index, crops) in enumerate(views.items(), 1):
+        view = plan.render_view(index)
         output = teacher.run(view, _WHOLE)
         indices = [i for i, _ in crops]
         pool.inputs[indices] = np.stack([plan.cut(view, spec) for _, spec in crops])
@@ -107,7 +108,7 @@ def fill_pool(pool: TeacherPool, plan: CropPlan, teacher: Runner, rank: int = 0,
         pool.targets.flush()
         pool.done[indices] = 1
         pool.done.flush()
-        if time.monotonic() - shown > 30 or finished == views:
+        if time.monotonic() - shown > 30 or finished == len(views):
             rate = finished / (time.monotonic() - started)
-            log.info("Teacher outputs: %d/%d views, %.0f s left.", finished, views, (views - finished) / rate)
+            log.info("Teacher outputs: %d/%d views, %.0f s left.", finished, len(views), (len(views) - finished) / rate)
             shown = time.monotonic()

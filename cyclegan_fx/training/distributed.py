@@ -86,6 +86,15 @@ def any_rank(flag: bool, world: World, device: torch.device) -> bool:
     return bool(value.item())
 
 
+def non_finite_loss(losses: dict[str, torch.Tensor], world: World, device: torch.device) -> str | None:
+    """The name of a loss that is no longer a finite number on this rank ("of another process" if it is only on
+    another), or None while every rank's losses are finite."""
+    finite = torch.isfinite(torch.stack([value.detach().float() for value in losses.values()]))
+    if not any_rank(not bool(finite.all()), world, device):
+        return None
+    return next((name for name, ok in zip(losses, finite.tolist()) if not ok), "of another process")
+
+
 def gather_to_main(obj: Any, world: World) -> list[Any] | None:
     """Every rank's ``obj`` on rank 0 (None elsewhere)."""
     if not world.distributed:

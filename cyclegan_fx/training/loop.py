@@ -210,12 +210,10 @@ def _step(m: CycleGAN, real_A: torch.Tensor, real_B: torch.Tensor) -> dict[str, 
 
 def _check_finite(losses: dict[str, torch.Tensor], m: CycleGAN, pos: Position) -> None:
     """Stop before a diverged model reaches a checkpoint; the earlier ones stay as they were."""
-    finite = torch.isfinite(torch.stack([value.detach().float() for value in losses.values()]))
-    if distributed.any_rank(not bool(finite.all()), m.world, m.device):
-        bad = [name for name, ok in zip(losses, finite.tolist()) if not ok]
-        which = f"loss {bad[0]}" if bad else "a loss of another process"
-        raise DivergedError(f"Training diverged at iteration {pos.step + 1} ({which} is no longer a number); checkpoints "
-                            f"before it are intact; start a new run with a lower --lr than {m.config.lr:g}.")
+    bad = distributed.non_finite_loss(losses, m.world, m.device)
+    if bad is not None:
+        raise DivergedError(f"Training diverged at iteration {pos.step + 1} (loss {bad} is no longer a number); "
+                            f"checkpoints before it are intact; start a new run with a lower --lr than {m.config.lr:g}.")
 
 
 def _save(m: CycleGAN, run: RunFolder, pos: Position, epoch_meter: LossMeter, best_cycle: float, is_best: bool,
