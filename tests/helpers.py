@@ -23,8 +23,11 @@ from cyclegan_fx.runtime.runner import Runner
 from cyclegan_fx.runtime.torch_backend import TorchBackend
 
 DATA = Path(__file__).resolve().parent / "data"
-SMALL = {"resnet": ResnetConfig(ngf=8, n_blocks=2), "unet": UnetConfig(ngf=8, num_downs=5),
-         "compact": CompactConfig(channels=16, n_blocks=2)}  # a small configuration of every architecture
+# A small configuration of every architecture and variant: case -> (architecture, config).
+SMALL = {"resnet": ("resnet", ResnetConfig(ngf=8, n_blocks=2)),
+         "resnet-factorised": ("resnet", ResnetConfig(ngf=8, n_blocks=2, rank=6)),
+         "unet": ("unet", UnetConfig(ngf=8, num_downs=5)),
+         "compact": ("compact", CompactConfig(channels=16, n_blocks=2))}
 
 
 def invoke(*args: object) -> tuple[int, str]:
@@ -49,10 +52,10 @@ def tiny_generator(seed: int = 0, **params) -> Generator:
     return generator
 
 
-def small_generator(name: str, seed: int = 0) -> Generator:
-    """A small generator of a registered architecture, with weights large enough to make every layer count."""
+def small_generator(case: str, seed: int = 0) -> Generator:
+    """A small generator of a case in SMALL, with weights large enough to make every layer count."""
     torch.manual_seed(seed)
-    generator = build_generator(name, SMALL[name])
+    generator = build_generator(*SMALL[case])
     init_weights(generator.net, "normal", 0.2)
     return generator
 

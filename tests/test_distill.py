@@ -58,6 +58,7 @@ def test_the_student_lands_in_the_store_labelled_after_its_teacher_with_its_prov
     origin = model.info.provenance["a2b"]
     assert origin["teacher_sha256"] == teacher.info.directions["a2b"].sha256
     assert origin["steps"] == 8 and "SSIM" in origin["loss"] and origin["data"].endswith("train")
+    assert origin["student"] == "compact" and origin["start"] == "a fresh initialization"
     quality = origin["quality"]
     assert quality["photos"] == 1 and 0 < quality["ssim_full"] <= 1 and quality["teacher_s_per_mp"] > 0
     code, shown = invoke("models", "info", "vfast")
@@ -130,6 +131,29 @@ def test_the_student_comes_closer_to_its_teacher(photos, tmp_path, student):
     rows = [line.split(",") for line in (tmp_path / "learns" / "losses.csv").read_text().splitlines()[1:]]
     first, last = float(rows[0][4]), float(rows[-1][4])
     assert last < 0.6 * first, (first, last)
+
+
+def test_a_factorised_student_starts_from_its_teachers_weights(photos, tmp_path):
+    """At a learning rate too small to move it, the stored student is the factorised teacher: far closer to
+    vintage than any fresh student (about 8 dB) and with its rank in the bundle."""
+    code, output = invoke("distill", "vintage", "--data", photos["train"], "--eval", photos["held"], "--name", "vfact",
+                          "--runs-dir", tmp_path, "--student", "factorised", "--width", "32", "--steps", 2,
+                          "--lr", "1e-12", *TINY[4:])
+    assert code == 0, output
+    model = ModelStore().get("vfact")
+    architecture = model.info.directions["a2b"].architecture
+    assert architecture["name"] == "resnet" and architecture["params"]["rank"] == 32
+    assert architecture["params"]["n_blocks"] == 9 and architecture["params"]["ngf"] == 64
+    origin = model.info.provenance["a2b"]
+    assert origin["student"] == "factorised" and "teacher's weights" in origin["start"]
+    assert origin["quality"]["psnr_full"] >= 22
+
+
+def test_only_a_resnet_teacher_can_be_factorised(distilled, photos, tmp_path):
+    code, output = invoke("distill", "vfast", "--data", photos["train"], "--name", "bad", "--runs-dir", tmp_path,
+                          "--student", "factorised", "--steps", 2, *TINY[4:])
+    assert code != 0 and "needs a ResNet teacher, not compact" in output and "Traceback" not in output, output
+    assert not (tmp_path / "bad").exists() and "bad" not in ModelStore().names()
 
 
 def test_a_second_student_reuses_the_cached_teacher_outputs(distilled, photos, tmp_path):
@@ -210,6 +234,8 @@ def _engine_teacher(tmp_path: Path) -> Path:
     ("cache over its bound", "lower --pool or raise --cache-mb"),
     ("no name", "Give the student a --name"),
     ("learning rate out of range", "--lr"),
+    ("factorised with fewer blocks", "keeps every block of its teacher"),
+    ("rank above the teacher's width", "--width 300 is above 256"),
 ])
 def test_bad_input_is_one_sentence_and_leaves_nothing_behind(case, expected, photos, tmp_path):
     small = write_folder(tmp_path / "small", crops("coffee", 2, 48, 0))
@@ -234,6 +260,10 @@ def test_bad_input_is_one_sentence_and_leaves_nothing_behind(case, expected, pho
         extra = ["--pool", "100000", "--cache-mb", "100"]
     elif case == "learning rate out of range":
         extra = ["--lr", "1e38"]
+    elif case == "factorised with fewer blocks":
+        extra = ["--student", "factorised", "--blocks", "2"]
+    elif case == "rank above the teacher's width":
+        extra = ["--student", "factorised", "--width", "300"]
     name = [] if case == "no name" else ["--name", "bad"]
     code, output = invoke("distill", teacher, *data, *name, "--runs-dir", runs, "--steps", 2, *extra)
     lines = [line for line in output.splitlines() if line.strip()]

@@ -37,7 +37,7 @@ def distill(teacher: str | None, resume_dir: Path | None, flags: dict) -> None:
 
 
 def _start(config: DistillConfig) -> None:
-    from cyclegan_fx.distill.job import crop_plan, open_teacher
+    from cyclegan_fx.distill.job import check_student, crop_plan, open_teacher
     from cyclegan_fx.models.store import check_name
     from cyclegan_fx.training.run import new_run
 
@@ -46,7 +46,7 @@ def _start(config: DistillConfig) -> None:
         raise ConfigError("Give the student a --name; it names the run folder and the model it makes.")
     check_name(config.name)
     for direction in config.directions():
-        teacher.model.direction(direction)
+        check_student(config, teacher.model, direction)
         crop_plan(config, teacher.model, direction)
     _distill(config, new_run(config), None)
 

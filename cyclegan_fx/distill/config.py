@@ -21,7 +21,9 @@ class StudentDefaults:
 
 # compact: 64 channels at the 4x coarser grid (15 times fewer multiply-adds than vintage's ResNet per pixel);
 # 3e-3 fitted a few crops faster but diverged after 700 steps of a real run (README, Distillation).
-STUDENTS = {"compact": StudentDefaults(64, 1e-3), "resnet": StudentDefaults(16, 1e-3)}
+# factorised: the width is the rank; it starts as the teacher, so it fine-tunes at a tenth of the rate.
+STUDENTS = {"compact": StudentDefaults(64, 1e-3), "resnet": StudentDefaults(16, 1e-3),
+            "factorised": StudentDefaults(32, 1e-4)}
 
 
 @dataclass(frozen=True)
@@ -40,10 +42,14 @@ class DistillConfig:
     runs_dir: Path = option(Path("runs"), "Folder that holds the run folders.")
     # the student
     student: str = option("compact", "Student architecture: compact (folds 4x4 pixels into channels and learns the "
-                                     "change to its input) or resnet (the teacher's design, narrower).", tuple(STUDENTS))
-    width: int | None = option(None, "Student width: the compact generator's channels (default 64) or the ResNet's "
-                                     "filters in its first layer (default 16; the teacher's ngf is usually 64).")
-    blocks: int | None = option(None, "Residual blocks of the student; default: 9 for compact, the teacher's for resnet.")
+                                     "change to its input), resnet (the teacher's design, narrower) or factorised (a "
+                                     "ResNet teacher with its 3x3 convolutions cut to --width by SVD, starting from "
+                                     "the teacher's weights).", tuple(STUDENTS))
+    width: int | None = option(None, "Student width: the compact generator's channels (default 64), the ResNet's "
+                                     "filters in its first layer (default 16; the teacher's ngf is usually 64) or the "
+                                     "factorised convolutions' rank (default 32).")
+    blocks: int | None = option(None, "Residual blocks of the student; default: 9 for compact, the teacher's for resnet "
+                                      "(factorised: always the teacher's).")
     # the crops it learns on
     crop_size: int = option(256, "Side of the square training crops.")
     min_scale: float = option(0.5, "Smallest scale of a view (a photo the teacher translates whole, then cut into "
@@ -81,6 +87,8 @@ class DistillConfig:
         defaults = STUDENTS[self.student]
         object.__setattr__(self, "width", self.width or defaults.width)
         object.__setattr__(self, "lr", self.lr or defaults.lr)
+        if self.student == "factorised" and self.blocks is not None:
+            raise ConfigError("The factorised student keeps every block of its teacher; drop --blocks.")
         if self.min_scale > self.max_scale:
             raise ConfigError(f"--min-scale {self.min_scale} is larger than --max-scale {self.max_scale}.")
         if not 0.0 <= self.warmup < 1.0:

@@ -17,6 +17,7 @@ from cyclegan_fx.training.run import RunFolder
 
 log = logging.getLogger("cyclegan_fx")
 LOSS = "l1 + ssim_weight * (1 - SSIM), against crops of the teacher's output on whole views of the photos"
+_START = {"factorised": "the teacher's weights, factorised by truncated SVD"}
 
 
 def export_students(run: RunFolder, store: ModelStore | None = None) -> Model:
@@ -33,6 +34,7 @@ def export_students(run: RunFolder, store: ModelStore | None = None) -> Model:
         generator.net.load_state_dict(student["net"])
         generator.net.eval()
         provenance = {"distilled_from": config.teacher, "teacher": info.name, "teacher_sha256": teacher.sha256[direction],
+                      "student": config.student, "start": _START.get(config.student, "a fresh initialization"),
                       "data": str(config.directions()[direction][0]), "steps": config.steps, "loss": LOSS,
                       "ssim_weight": config.ssim_weight, "crop_size": config.crop_size, "pool": config.pool,
                       "scales": [config.min_scale, config.max_scale], "crops_per_view": config.crops_per_view,

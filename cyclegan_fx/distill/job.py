@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -17,8 +17,9 @@ from cyclegan_fx.errors import ConfigError
 from cyclegan_fx.models import Model, resolve_model
 from cyclegan_fx.models.bundle import file_sha256
 from cyclegan_fx.models.store import cache_home
-from cyclegan_fx.networks import Generator, build_generator
+from cyclegan_fx.networks import Generator, build_generator, generator_from_spec
 from cyclegan_fx.networks.compact import CompactConfig
+from cyclegan_fx.networks.factorise import factorise, max_rank
 from cyclegan_fx.networks.resnet import ResnetConfig
 from cyclegan_fx.runners.factory import open_runner
 from cyclegan_fx.runtime.devices import precision_name
@@ -51,6 +52,8 @@ def open_teacher(ref: str) -> Teacher:
 def student_spec(config: DistillConfig, teacher: Generator) -> dict[str, Any]:
     """The student architecture at --width and --blocks (a ResNet student has the teacher's depth by default)."""
     params = teacher.config
+    if config.student == "factorised":
+        return build_generator("resnet", replace(_factorisable(teacher, config.width), rank=config.width)).spec()
     if config.student == "compact":
         if params.input_nc != params.output_nc:
             raise ConfigError(f"The compact student adds its input to its output, so it needs a teacher with as many "
@@ -62,6 +65,33 @@ def student_spec(config: DistillConfig, teacher: Generator) -> dict[str, Any]:
         student = ResnetConfig(input_nc=params.input_nc, output_nc=params.output_nc, ngf=config.width, n_blocks=blocks,
                                affine=True)
     return build_generator(config.student, student).spec()
+
+
+def check_student(config: DistillConfig, teacher: Model, direction: str) -> None:
+    """Refuse, before any work, a student this teacher cannot have (the teacher built weightless, as for an engine)."""
+    with torch.device("meta"):
+        student_spec(config, generator_from_spec(teacher.direction(direction).architecture))
+
+
+def student_start(config: DistillConfig, teacher: Generator) -> dict[str, torch.Tensor] | None:
+    """The weights a student starts from: the teacher's, factorised, or None for a fresh initialization."""
+    if config.student != "factorised":
+        return None
+    return factorise(teacher, config.width).net.state_dict()
+
+
+def _factorisable(teacher: Generator, rank: int) -> ResnetConfig:
+    """The teacher's ResnetConfig, or a ConfigError where factorising it to ``rank`` cannot work."""
+    params = teacher.config
+    if not isinstance(params, ResnetConfig):
+        raise ConfigError(f"The factorised student starts from its teacher's weights, so it needs a ResNet teacher, "
+                          f"not {teacher.arch.name}; use --student compact.")
+    if params.rank:
+        raise ConfigError("The teacher is already factorised; distill from the model it was made from.")
+    if rank > max_rank(params):
+        raise ConfigError(f"--width {rank} is above {max_rank(params)}, the teacher's block width, where the "
+                          f"factorised convolutions are already exact; give a lower rank.")
+    return params
 
 
 def crop_plan(config: DistillConfig, teacher: Model, direction: str) -> CropPlan:
@@ -85,7 +115,8 @@ def run_distillation(config: DistillConfig, run: RunFolder, resume: dict[str, An
             # The teacher as apply runs it: the runner, exact statistics over each whole view.
             runner = open_runner(teacher.model, direction, str(device), precision_name(dtype or torch.float32), "torch")
             pools.append(_teacher_pool(config, teacher, direction, runner, dtype, world))
-            students.append(make_student(config, student_spec(config, runner.generator), direction, device, world, dtype))
+            spec, start = student_spec(config, runner.generator), student_start(config, runner.generator)
+            students.append(make_student(config, spec, direction, device, world, dtype, start))
         distributed.any_rank(False, world, device)  # every rank's share of the caches is written
         return distill(config, run, students, pools, world, device, dtype, resume)
     finally:

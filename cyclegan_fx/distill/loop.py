@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -65,10 +66,12 @@ class Student:
 
 
 def make_student(config: DistillConfig, spec: dict[str, Any], direction: str, device: torch.device, world: World,
-                 dtype: torch.dtype | None) -> Student:
-    """A freshly initialized student; Adam with a linear warm-up to ``lr``, then a cosine decay to zero."""
+                 dtype: torch.dtype | None, start: Mapping[str, torch.Tensor] | None = None) -> Student:
+    """A student, freshly initialized or from ``start``; Adam with a linear warm-up to ``lr``, then a cosine decay."""
     torch.manual_seed(config.seed + ("a2b", "b2a").index(direction))
     generator = generator_from_spec(spec)
+    if start is not None:
+        generator.net.load_state_dict(start)
     generator.net.to(device).train()
     opt = torch.optim.Adam(generator.net.parameters(), lr=config.lr, betas=(0.9, 0.999))
     warmup = max(1, round(config.warmup * config.steps))

@@ -1,4 +1,10 @@
-"""The ResNet generator, with module layout and state_dict keys of the official CycleGAN."""
+"""The ResNet generator, with module layout and state_dict keys of the official CycleGAN.
+
+With ``rank`` > 0 its 3x3 convolutions between the two 7x7 ones are factorised: a convolution to ``rank``
+channels followed by a 1x1 back to the full width (for a transposed convolution, the 1x1 first). That is the
+shape a truncated SVD of a trained generator's weights takes (``networks.factorise``), so a student can start
+from its teacher instead of from noise.
+"""
 
 from __future__ import annotations
 
@@ -24,17 +30,34 @@ class ResnetConfig:
     norm: NormKind = "instance"
     affine: bool = False  # learnable InstanceNorm scale/shift (the vintagify layout)
     dropout: bool = False
+    rank: int = 0  # 0: full 3x3 convolutions (the official layout); N: factorised through N channels
+
+
+def conv3x3(in_channels: int, out_channels: int, rank: int, bias: bool, stride: int = 1, padding: int = 0) -> nn.Module:
+    """A 3x3 convolution, or with ``rank`` > 0 a 3x3 to ``rank`` channels and a 1x1 to ``out_channels``."""
+    if not rank:
+        return nn.Conv2d(in_channels, out_channels, 3, stride, padding, bias=bias)
+    rank = min(rank, out_channels, in_channels * 9)  # no wider than the weight matrix's own rank
+    return nn.Sequential(nn.Conv2d(in_channels, rank, 3, stride, padding, bias=False),
+                         nn.Conv2d(rank, out_channels, 1, bias=bias))
+
+
+def up3x3(in_channels: int, out_channels: int, rank: int, bias: bool) -> nn.Module:
+    """A stride-2 transposed 3x3 convolution, or with ``rank`` > 0 a 1x1 to ``rank`` channels before it."""
+    rank = min(rank, in_channels, out_channels * 9)
+    up = nn.ConvTranspose2d(rank or in_channels, out_channels, 3, stride=2, padding=1, output_padding=1, bias=bias)
+    return nn.Sequential(nn.Conv2d(in_channels, rank, 1, bias=False), up) if rank else up
 
 
 class ResnetBlock(nn.Module):
     """pad, conv, norm, relu, [dropout], pad, conv, norm; plus the input."""
 
-    def __init__(self, dim: int, norm: NormKind, affine: bool, dropout: bool) -> None:
+    def __init__(self, dim: int, norm: NormKind, affine: bool, dropout: bool, rank: int = 0) -> None:
         super().__init__()
         bias = conv_bias(norm)
         layers: list[nn.Module] = [
             nn.ReflectionPad2d(1),
-            nn.Conv2d(dim, dim, kernel_size=3, bias=bias),
+            conv3x3(dim, dim, rank, bias),
             make_norm(norm, dim, affine),
             nn.ReLU(True),
         ]
@@ -42,7 +65,7 @@ class ResnetBlock(nn.Module):
             layers.append(nn.Dropout(0.5))
         layers += [
             nn.ReflectionPad2d(1),
-            nn.Conv2d(dim, dim, kernel_size=3, bias=bias),
+            conv3x3(dim, dim, rank, bias),
             make_norm(norm, dim, affine),
         ]
         self.conv_block = nn.Sequential(*layers)
@@ -69,18 +92,16 @@ class ResnetGenerator(nn.Module):
         for i in range(N_DOWNSAMPLING):
             mult = 2**i
             layers += [
-                nn.Conv2d(c.ngf * mult, c.ngf * mult * 2, kernel_size=3, stride=2, padding=1, bias=bias),
+                conv3x3(c.ngf * mult, c.ngf * mult * 2, c.rank, bias, stride=2, padding=1),
                 make_norm(c.norm, c.ngf * mult * 2, c.affine),
                 nn.ReLU(True),
             ]
         width = c.ngf * 2**N_DOWNSAMPLING
-        layers += [ResnetBlock(width, c.norm, c.affine, c.dropout) for _ in range(c.n_blocks)]
+        layers += [ResnetBlock(width, c.norm, c.affine, c.dropout, c.rank) for _ in range(c.n_blocks)]
         for i in range(N_DOWNSAMPLING):
             mult = 2 ** (N_DOWNSAMPLING - i)
             layers += [
-                nn.ConvTranspose2d(
-                    c.ngf * mult, c.ngf * mult // 2, kernel_size=3, stride=2, padding=1, output_padding=1, bias=bias
-                ),
+                up3x3(c.ngf * mult, c.ngf * mult // 2, c.rank, bias),
                 make_norm(c.norm, c.ngf * mult // 2, c.affine),
                 nn.ReLU(True),
             ]
@@ -95,7 +116,8 @@ class ResnetGenerator(nn.Module):
         return trace(self.model)
 
 
-_BLOCK_KEY = re.compile(r"^model\.(\d+)\.conv_block\.(\d+)\.weight$")
+# A block's convolution, or the first factor of a factorised one.
+_BLOCK_KEY = re.compile(r"^model\.(\d+)\.conv_block\.(\d+)\.(?:0\.)?weight$")
 _FIRST_CONV, _FIRST_NORM = "model.1.weight", "model.2"
 
 
@@ -114,6 +136,7 @@ def detect(state: Mapping[str, torch.Tensor]) -> ResnetConfig | None:
     last_conv = state.get(f"model.{blocks[-1] + 2 * N_DOWNSAMPLING + 3 + 1}.weight")
     if last_conv is None:
         return None
+    factor = state.get(f"model.{blocks[0]}.conv_block.1.0.weight")
     return ResnetConfig(
         input_nc=first.shape[1],
         output_nc=last_conv.shape[0],
@@ -122,4 +145,5 @@ def detect(state: Mapping[str, torch.Tensor]) -> ResnetConfig | None:
         norm=norm,
         affine=norm == "instance" and has_norm_weight,
         dropout=6 in second_conv,
+        rank=0 if factor is None else factor.shape[0],
     )
