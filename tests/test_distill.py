@@ -104,8 +104,11 @@ def test_the_quality_report_equals_an_independent_computation(distilled, photos)
     assert report.student_s_per_mp > 0 and report.speedup == report.teacher_s_per_mp / report.student_s_per_mp
 
 
-def test_a_resumed_run_equals_an_uninterrupted_one(photos, tmp_path):
-    options = ["vintage", "--data", photos["train"], "--runs-dir", tmp_path, "--steps", 6, "--no-auto-export", *TINY]
+@pytest.mark.parametrize("student", [TINY, [*TINY[4:], "--student", "factorised", "--width", "8"]],
+                         ids=["compact", "factorised"])
+def test_a_resumed_run_equals_an_uninterrupted_one(photos, tmp_path, student):
+    """A factorised student is factorised from the teacher again on resume, then takes the checkpoint's weights."""
+    options = ["vintage", "--data", photos["train"], "--runs-dir", tmp_path, "--steps", 6, "--no-auto-export", *student]
     assert invoke("distill", *options, "--name", "straight")[0] == 0
     code, output = invoke("distill", *options, "--name", "cut", "--max-steps", 3)
     assert code == 0, output
