@@ -49,11 +49,9 @@ def quality_table(students: list[str], teacher: str, photos: list[Path]) -> None
             model = store.get(name)
             result = compare(model, store.get(teacher), photos)
             architecture = model.info.directions["a2b"].architecture
-            params = architecture["params"]
             count = sum(p.numel() for p in model.generator("a2b").net.parameters())
-            design = "factorised" if params.get("rank") else architecture["name"]  # its width is the rank
-            width = params.get("channels") or params.get("rank") or params["ngf"]
-            print(f"| {name} | {design} | {width} | {params['n_blocks']} | {count:,} | {result.mean('psnr_work'):.2f} "
+            design, width = _design(architecture)
+            print(f"| {name} | {design} | {width} | {architecture['params']['n_blocks']} | {count:,} | {result.mean('psnr_work'):.2f} "
                   f"| {result.mean('ssim_work'):.4f} | {result.mean('psnr_full'):.2f} | {result.mean('ssim_full'):.4f} "
                   f"| {result.student_s_per_mp:.3f} | {result.teacher_s_per_mp:.3f} | {result.speedup:.2f}x "
                   f"| {_apply_rss(name, source, Path(tmp)):.2f} |", flush=True)
@@ -91,7 +89,7 @@ def width_table() -> None:
     from cyclegan_fx.runtime.torch_backend import TorchBackend
 
     designs = [("resnet", ResnetConfig(ngf=w, affine=True)) for w in (8, 16, 24, 64)]
-    designs += [("factorised", ResnetConfig(affine=True, rank=r)) for r in (4, 16, 32, 64)]  # rank 4: the floor
+    designs += [("resnet", ResnetConfig(affine=True, rank=r)) for r in (4, 16, 32, 64)]  # factorised; rank 4: the floor
     designs += [("compact", CompactConfig(channels=c)) for c in (32, 48, 64, 96)]
     image = photo(1024, 1024)
     device = torch.device("cpu")
@@ -99,19 +97,27 @@ def width_table() -> None:
     print("| design | width (factorised: rank) | parameters | MAC per pixel | s/MP | ratio to resnet 64 |")
     print("| --- | --- | --- | --- | --- | --- |")
     rows = []
-    for name, config in designs:
-        generator = build_generator("compact" if name == "compact" else "resnet", config)
+    for arch, config in designs:
+        generator = build_generator(arch, config)
         runner = Runner(generator, TorchBackend(generator, device, resolve_dtype("auto", device)))
         runner.run(image[:256, :256])
         started = time.perf_counter()
         runner.run(image)
-        width = config.channels if name == "compact" else config.rank if name == "factorised" else config.ngf
+        name, width = _design(generator.spec())
         rows.append((name, width, sum(p.numel() for p in generator.net.parameters()), _macs_per_pixel(generator.net),
                      time.perf_counter() - started))
     base = next(seconds for name, width, *_, seconds in rows if (name, width) == ("resnet", 64))
     for name, width, params, macs, seconds in rows:
         print(f"| {name} | {width} | {params:,} | {macs:,.0f} | {seconds / 1.048576:.3f} | {base / seconds:.2f}x |",
               flush=True)
+
+
+def _design(spec: dict) -> tuple[str, int]:
+    """The design a user picks with --student, and its --width, from a model.json architecture entry."""
+    params = spec["params"]
+    if params.get("rank"):
+        return "factorised", params["rank"]
+    return spec["name"], params.get("channels") or params["ngf"]
 
 
 def _macs_per_pixel(net) -> float:

@@ -69,4 +69,3 @@ def _factor_transposed(conv: nn.ConvTranspose2d, first: nn.Conv2d, up: nn.ConvTr
     up.weight.copy_(right.reshape_as(up.weight))
     if conv.bias is not None:
         up.bias.copy_(conv.bias)
-
