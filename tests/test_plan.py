@@ -14,7 +14,7 @@ from cyclegan_fx.runtime.plan import (
     plan_tiles,
     unread_interiors,
 )
-from cyclegan_fx.runtime.schedule import INPUT, exact_schedule, lean_schedule
+from cyclegan_fx.runtime.schedule import INPUT, exact_schedule, lean_schedule, stored_schedule
 
 
 @pytest.mark.parametrize("length,core,align", [(4, 4, 4), (100, 32, 4), (1536, 512, 4), (1000, 96, 8), (256, 1000, 4)])
@@ -74,7 +74,7 @@ def test_the_decoder_reads_one_bottleneck_canvas(net_g):
             assert len(live & written) == 1
 
 
-@pytest.mark.parametrize("make", [exact_schedule, lean_schedule])
+@pytest.mark.parametrize("make", [stored_schedule, exact_schedule, lean_schedule])
 @pytest.mark.parametrize("net_g", ["resnet_9blocks", "resnet_6blocks"])
 def test_exact_schedules_give_every_norm_its_statistics_before_use(make, net_g):
     program = generator_from_name(net_g).program

@@ -12,7 +12,9 @@ from helpers import psnr, tiny_generator
 from cyclegan_fx.errors import ConfigError, DeviceError, ImageTooLargeError, ImageTooSmallError
 from cyclegan_fx.runtime.config import RunOptions, StatsMode
 from cyclegan_fx.runtime.runner import Runner
-from cyclegan_fx.runtime.schedule import exact_schedule
+from cyclegan_fx.runtime.executor import Grid
+from cyclegan_fx.runtime.schedule import STORED_MEMORY_SHARE, exact_schedule, stored_schedule
+from cyclegan_fx.runtime.sizing import canvas_bytes
 from cyclegan_fx.runtime.torch_backend import TorchBackend
 
 CPU = torch.device("cpu")
@@ -156,6 +158,45 @@ def test_a_memory_limit_switches_to_the_lean_schedule_with_the_same_result(tiny,
     backend.segments = frozenset(w.segment for w in exact_schedule(tiny.generator.program).sweeps)
     with pytest.raises(DeviceError, match="need"):
         Runner(tiny.generator, backend).run(big, RunOptions(work_size="full", tile=256, max_memory=limit))
+
+
+class RecordingBackend:
+    """The real backend, remembering which segments it was asked to run."""
+
+    def __init__(self, inner: TorchBackend) -> None:
+        self.inner = inner
+        self.name, self.device, self.dtype, self.tuning = inner.name, inner.device, inner.dtype, inner.tuning
+        self.max_tile = self.max_batch = self.segments = None
+        self.ran: set = set()
+
+    def run(self, segment, x, skips, stats):
+        self.ran.add(segment)
+        return self.inner.run(segment, x, skips, stats)
+
+
+def test_the_stored_schedule_runs_each_layer_once_where_a_share_of_memory_holds_it(tiny, photo):
+    from cyclegan_fx.runtime.devices import process_rss
+    from cyclegan_fx.runtime.sizing import HOST_RESERVE
+
+    program = tiny.generator.program
+    stored, exact = stored_schedule(program), exact_schedule(program)
+    once = sum(program.macs_per_pixel(w.segment.start, w.segment.end) for w in stored.sweeps)
+    assert once == pytest.approx(program.macs_per_pixel())  # no layer recomputed
+    assert once < sum(program.macs_per_pixel(w.segment.start, w.segment.end) for w in exact.sweeps)
+
+    big = np.ascontiguousarray(np.tile(photo, (3, 3, 1))[:1024, :1536])
+    grid = Grid([], 1024, 1536, 1)
+    need = {"stored": canvas_bytes(program, stored, grid, 4), "exact": canvas_bytes(program, exact, grid, 4)}
+    assert need["exact"] < need["stored"]
+    outputs = {}
+    for expected, limit in (("stored", None), ("exact", need["stored"] / STORED_MEMORY_SHARE - 1)):
+        backend = RecordingBackend(tiny.backend)
+        max_memory = None if limit is None else int(process_rss() + HOST_RESERVE + limit)
+        outputs[expected] = Runner(tiny.generator, backend).run(big, RunOptions(work_size="full", tile=256,
+                                                                                max_memory=max_memory))
+        schedule = stored if expected == "stored" else exact
+        assert backend.ran == {w.segment for w in schedule.sweeps}
+    assert np.abs(outputs["stored"].astype(int) - outputs["exact"].astype(int)).max() <= 1
 
 
 class FlakyMemoryBackend:

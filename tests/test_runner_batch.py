@@ -91,7 +91,7 @@ def test_statistics_returned_by_the_hook_are_the_ones_used_at_every_later_layer(
     out = tiny.run_batch(frames, RunOptions(work_size="full", tile=48, batch=2), statistics=AdjustedStats(borrow_first))
     for frame, result in zip(frames[1:], out[1:]):
         expected = tiny.run(frame, RunOptions(work_size="full"), statistics=GivenStats(first.stats(0)))
-        assert psnr(result, expected, 1.0) > 90
+        assert np.abs(result.astype(int) - expected.astype(int)).max() <= 1  # convolutions of other tile shapes
         assert psnr(result, tiny.run(frame, RunOptions(work_size="full")), 1.0) < 60  # it did change
 
 

@@ -17,7 +17,7 @@ from torch import nn
 
 from cyclegan_fx.networks import Generator, Op, Program
 from cyclegan_fx.runtime.interpreter import known_norms, run_ops
-from cyclegan_fx.runtime.schedule import Segment, exact_schedule, segment
+from cyclegan_fx.runtime.schedule import Segment, exact_schedule, segment, stored_schedule
 
 
 @dataclass(frozen=True)
@@ -28,8 +28,8 @@ class GraphSignature:
 
 
 def required_segments(program: Program) -> list[Segment]:
-    """Every segment a Runner may run: the exact sweeps, and the whole program with local and given norms."""
-    found = [sweep.segment for sweep in exact_schedule(program).sweeps]
+    """Every segment a Runner may run: the stored and exact sweeps, and the whole program with local and given norms."""
+    found = [sweep.segment for schedule in (stored_schedule(program), exact_schedule(program)) for sweep in schedule.sweeps]
     found += [segment(program, 0, len(program), local_norms=True), segment(program, 0, len(program))]
     return list(dict.fromkeys(found))
 

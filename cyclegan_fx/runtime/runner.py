@@ -23,8 +23,8 @@ from cyclegan_fx.runtime.devices import is_out_of_memory
 from cyclegan_fx.runtime.executor import Grid, execute, sweep_cost, sweep_tiles
 from cyclegan_fx.runtime.plan import round_up
 from cyclegan_fx.runtime.progress import ProgressCallback, ProgressTracker
-from cyclegan_fx.runtime.schedule import Schedule, exact_schedule, lean_schedule, single_sweep
-from cyclegan_fx.runtime.sizing import choose_grid, place_canvases
+from cyclegan_fx.runtime.schedule import Schedule, exact_schedule, lean_schedule, single_sweep, stored_schedule
+from cyclegan_fx.runtime.sizing import choose_grid, place_canvases, runnable
 from cyclegan_fx.runtime.statistics import OwnStats, StatsSource
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ class Runner:
         self.work_size = work_size
         program = generator.program
         self._schedules = {
-            StatsMode.EXACT: [exact_schedule(program), lean_schedule(program)],  # fastest first
+            StatsMode.EXACT: [stored_schedule(program), exact_schedule(program), lean_schedule(program)],  # fastest first
             StatsMode.THUMBNAIL: [single_sweep(program, local_norms=False)],  # every norm's statistics known
             StatsMode.TILE: [single_sweep(program, local_norms=True)],
         }
@@ -167,7 +167,7 @@ class Runner:
         del x
         grid = choose_grid(program, self.backend, *size, 0, options.batch, StatsMode.EXACT, len(rgbs))
         stats: list[dict[int, NormStats]] = [{} for _ in rgbs]
-        schedule, device = self._schedules[StatsMode.EXACT][0], self.backend.device
+        schedule, device = runnable(self._schedules[StatsMode.EXACT], self.backend)[0], self.backend.device
         execute(self.backend, program, schedule, lambda: thumbs.to(device), grid, stats, lambda cost: None, device, hook)
         return stats
 

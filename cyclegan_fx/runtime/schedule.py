@@ -10,6 +10,10 @@ it, so the program is cut at every normalization:
 * at the expensive full-resolution normalizations nothing is stored; later
   sweeps recompute from the last canvas (the encoder and decoder ends are cheap).
 
+Where memory is plentiful, the stored schedule keeps every pre-norm activation
+instead, so each layer runs once (10 to 20% faster on a CPU); its canvases grow
+with the full-resolution activations, so it may take only a share of the memory.
+
 Canvases whose last reader is the sweep that writes a new canvas of the same
 shape are reused in place, which keeps a ResNet to two bottleneck canvases.
 """
@@ -54,6 +58,7 @@ class Schedule:
     sweeps: tuple[Sweep, ...]
     slots: dict[int, SlotShape]
     last_use: dict[int, int]  # slot -> index of the last sweep that reads it
+    memory_share: float = 1.0  # the most of the available memory its canvases may take
 
 
 def segment(program: Program, start: int, end: int, local_norms: bool = False) -> Segment:
@@ -100,6 +105,21 @@ def exact_schedule(program: Program) -> Schedule:
         if store:
             start = end
     return _assign_slots(program, drafts)
+
+
+# A quarter: the stored schedule only saves time, and apply, watch and GIMP may run side by side.
+STORED_MEMORY_SHARE = 0.25
+
+
+def stored_schedule(program: Program) -> Schedule:
+    """Exact statistics with every pre-norm activation stored: each layer runs once, for the most memory
+    (a ResNet's full-resolution activations: 64 channels per pixel)."""
+    norms = program.norms
+    if not norms:
+        return single_sweep(program, local_norms=False)
+    ends = (*norms, len(program))
+    drafts = [(start, end, end < len(program), end < len(program)) for start, end in zip((0, *norms), ends)]
+    return _assign_slots(program, drafts, STORED_MEMORY_SHARE)
 
 
 def _bottleneck_exit(program: Program, start: int, end: int, cheapest: float) -> int | None:
@@ -152,7 +172,7 @@ def _cheapest(program: Program) -> float:
     return min(program.density(n) for n in program.norms)
 
 
-def _assign_slots(program: Program, drafts: list[SweepDraft]) -> Schedule:
+def _assign_slots(program: Program, drafts: list[SweepDraft], memory_share: float = 1.0) -> Schedule:
     """Give every stored value a slot, reusing slots whose value is read for the last time."""
     segments = [segment(program, start, end) for start, end, _, _ in drafts]
     last_read = {value: i for i, seg in enumerate(segments) for value in _reads(seg)}
@@ -177,7 +197,7 @@ def _assign_slots(program: Program, drafts: list[SweepDraft]) -> Schedule:
         for slot in (source, *skip_slots, *(slot for _, slot in sinks)):
             last_use[slot] = i
         sweeps.append(Sweep(seg, source, skip_slots, tuple(sinks), collect))
-    return Schedule(tuple(sweeps), slots, last_use)
+    return Schedule(tuple(sweeps), slots, last_use, memory_share)
 
 
 Value = tuple[str, int]  # ("act", position): activation before that op; ("save", position): a SAVE output

@@ -87,9 +87,9 @@ def place_canvases(
     they fit there comfortably, else in host memory (within ``memory_limit`` bytes for the whole process)."""
     itemsize = torch.empty((), dtype=backend.dtype).element_size()
     host = _host_budget(memory_limit)
-    candidates = [s for s in candidates if backend.segments is None or {w.segment for w in s.sweeps} <= backend.segments]
+    candidates = runnable(candidates, backend)
     for schedule in candidates:
-        need = canvas_bytes(program, schedule, grid, itemsize)
+        need = canvas_bytes(program, schedule, grid, itemsize) / schedule.memory_share
         if backend.device.type == "cuda" and need < available_memory(backend.device) * (1 - GPU_TILE_SHARE) * 0.8:
             return schedule, backend.device
         if need <= host:
@@ -99,6 +99,11 @@ def place_canvases(
         f"Exact statistics for a {grid.width}x{grid.height} image need {need / 2**30:.1f} GiB of memory "
         f"but {max(host, 0) / 2**30:.1f} GiB is available; use --stats thumbnail or a smaller --work-size."
     )
+
+
+def runnable(candidates: list[Schedule], backend: Backend) -> list[Schedule]:
+    """The schedules whose every segment the backend can run (an exported pack has a fixed set)."""
+    return [s for s in candidates if backend.segments is None or {w.segment for w in s.sweeps} <= backend.segments]
 
 
 def canvas_bytes(program: Program, schedule: Schedule, grid: Grid, itemsize: int) -> int:
