@@ -11,8 +11,8 @@ from helpers import psnr, tiny_generator
 
 from cyclegan_fx.errors import ConfigError, DeviceError, ImageTooLargeError, ImageTooSmallError
 from cyclegan_fx.runtime.config import RunOptions, StatsMode
-from cyclegan_fx.runtime.runner import Runner
 from cyclegan_fx.runtime.executor import Grid
+from cyclegan_fx.runtime.runner import Runner
 from cyclegan_fx.runtime.schedule import STORED_MEMORY_SHARE, exact_schedule, stored_schedule
 from cyclegan_fx.runtime.sizing import canvas_bytes
 from cyclegan_fx.runtime.torch_backend import TorchBackend

@@ -21,6 +21,7 @@ shape are reused in place, which keeps a ResNet to two bottleneck canvases.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 from cyclegan_fx.networks.program import OpKind, Program
 
@@ -117,8 +118,7 @@ def stored_schedule(program: Program) -> Schedule:
     norms = program.norms
     if not norms:
         return single_sweep(program, local_norms=False)
-    ends = (*norms, len(program))
-    drafts = [(start, end, end < len(program), end < len(program)) for start, end in zip((0, *norms), ends)]
+    drafts = [(start, end, end < len(program), end < len(program)) for start, end in pairwise((0, *norms, len(program)))]
     return _assign_slots(program, drafts, STORED_MEMORY_SHARE)
 
 
