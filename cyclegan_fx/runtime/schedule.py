@@ -11,7 +11,7 @@ it, so the program is cut at every normalization:
   sweeps recompute from the last canvas (the encoder and decoder ends are cheap).
 
 Where memory is plentiful, the stored schedule keeps every pre-norm activation
-instead, so each layer runs once (10 to 20% faster on a CPU); its canvases grow
+instead, so each layer runs once (about 10% faster on a CPU); its canvases grow
 with the full-resolution activations, so it may take only a share of the memory.
 
 Canvases whose last reader is the sweep that writes a new canvas of the same
