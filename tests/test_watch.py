@@ -147,7 +147,9 @@ def test_two_daemons_on_one_folder_never_take_a_file_twice(tmp_path, daemons, ti
     daemons += [first, second]
     first.wait_ready()
     second.wait_ready()
-    sources = {f"f{i:02d}.jpg": photo_bytes(i, 128, 96) for i in range(30)}
+    # Photos large enough that one daemon cannot finish them all before the other wakes on a busy machine
+    # (at 128x96 one once took every file while the whole suite ran).
+    sources = {f"f{i:02d}.jpg": photo_bytes(i, 320, 224) for i in range(30)}
     for name, data in sources.items():
         drop(inbox, name, data)
     wait_until(lambda: len(files_in(inbox / "done")) == len(sources), 120, "all files done", first.log)
