@@ -76,7 +76,18 @@ def write(folder: Path, photos: dict[str, np.ndarray]) -> None:
         Image.fromarray(np.asarray(pixels, dtype=np.uint8)).convert("RGB").save(folder / f"{name}.png")
 
 
+def check_packages() -> None:
+    """Stop with one sentence before anything is fetched or written if a package that ships photos is missing."""
+    import importlib.util
+
+    missing = [pip for module, pip in (("skimage", "scikit-image"), ("sklearn", "scikit-learn"))
+               if importlib.util.find_spec(module) is None]
+    if missing:
+        raise SystemExit(f"The photos come from packages that are not installed; run: pip install {' '.join(missing)}")
+
+
 def main(out: Path) -> None:
+    check_packages()
     write(out / "train", training_photos())
     write(out / "heldout", heldout_photos())
 

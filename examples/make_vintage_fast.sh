@@ -5,7 +5,7 @@
 #
 #   bash examples/make_vintage_fast.sh           # about 35 minutes on 2 idle CPU cores
 #
-# Needs: pip install scikit-image scikit-learn (the test extra has them) and access to PyPI (OpenCV's photos come
+# Needs: pip install scikit-image scikit-learn (the test extra has the first) and access to PyPI (OpenCV's photos come
 # from the opencv-python source archive). WORK (default: a new temporary folder) holds the photos and the run
 # folder; the model lands in the store ($CYCLEGAN_FX_HOME or the default). The figures this made are in the README
 # (Distillation); they miss the targets of a built-in model, so it does not ship in the package.
