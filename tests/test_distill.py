@@ -166,6 +166,17 @@ def test_a_second_student_reuses_the_cached_teacher_outputs(distilled, photos, t
     assert code == 0 and "Computing the teacher's output" not in output, output
 
 
+def test_a_photo_smaller_than_a_crop_is_reported_once(photos, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.open(photos["train"] / "astronaut.png").save(folder / "astronaut.png")
+    Image.new("RGB", (CROP // 2, CROP // 2)).save(folder / "tiny.png")
+    code, output = invoke("distill", "vintage", "--data", folder, "--runs-dir", tmp_path / "runs", "--name", "once",
+                          "--steps", 1, "--no-auto-export", *TINY)
+    assert code == 0, output
+    assert output.count("tiny.png") == 1, output
+
+
 def test_crops_depend_only_on_the_seed_and_their_index(photos):
     files = scan_folder(photos["train"], CROP, 1)
     plan = CropPlan(files, CROP, 1024, 0.25, 1.0, 1.0, seed=3, crops_per_view=4)

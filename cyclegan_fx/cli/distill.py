@@ -45,10 +45,11 @@ def _start(config: DistillConfig) -> None:
     if not config.name:
         raise ConfigError("Give the student a --name; it names the run folder and the model it makes.")
     check_name(config.name)
+    plans = {}
     for direction in config.directions():
         check_student(config, teacher.model, direction)
-        crop_plan(config, teacher.model, direction)
-    _distill(config, new_run(config), None)
+        plans[direction] = crop_plan(config, teacher.model, direction)
+    _distill(config, new_run(config), None, plans)
 
 
 def _resume(run_dir: Path, options: dict) -> None:
@@ -66,11 +67,11 @@ def _resume(run_dir: Path, options: dict) -> None:
     _distill(config, run, state)
 
 
-def _distill(config: DistillConfig, run, state: dict | None) -> None:
+def _distill(config: DistillConfig, run, state: dict | None, plans: dict | None = None) -> None:
     from cyclegan_fx.distill.job import run_distillation
     from cyclegan_fx.training.distributed import launched_rank
 
-    result = run_distillation(config, run, state)
+    result = run_distillation(config, run, state, plans)
     if launched_rank() != 0:
         return
     if result.stopped_by is not None:

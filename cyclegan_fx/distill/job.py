@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -102,8 +103,13 @@ def crop_plan(config: DistillConfig, teacher: Model, direction: str) -> CropPlan
                     config.colour_jitter, config.seed, config.crops_per_view)
 
 
-def run_distillation(config: DistillConfig, run: RunFolder, resume: dict[str, Any] | None) -> DistillResult:
-    """Fill the teacher caches, then train the students; under torchrun every process takes part."""
+def run_distillation(config: DistillConfig, run: RunFolder, resume: dict[str, Any] | None,
+                     plans: Mapping[str, CropPlan] | None = None) -> DistillResult:
+    """Fill the teacher caches, then train the students; under torchrun every process takes part.
+
+    ``plans`` are the directions' crop plans where the caller has already checked the photos (so the skipped ones
+    are reported once); otherwise they are made here.
+    """
     world, device = distributed.join_world(config.device)
     try:
         if not world.is_main:
@@ -114,7 +120,8 @@ def run_distillation(config: DistillConfig, run: RunFolder, resume: dict[str, An
         for direction in config.directions():
             # The teacher as apply runs it: the runner, exact statistics over each whole view.
             runner = open_runner(teacher.model, direction, str(device), precision_name(dtype or torch.float32), "torch")
-            pools.append(_teacher_pool(config, teacher, direction, runner, dtype, world))
+            plan = plans[direction] if plans else crop_plan(config, teacher.model, direction)
+            pools.append(_teacher_pool(config, teacher, direction, plan, runner, dtype, world))
             spec, start = student_spec(config, runner.generator), student_start(config, runner.generator)
             students.append(make_student(config, spec, direction, device, world, dtype, start))
         distributed.any_rank(False, world, device)  # every rank's share of the caches is written
@@ -123,9 +130,8 @@ def run_distillation(config: DistillConfig, run: RunFolder, resume: dict[str, An
         distributed.leave_world(world)
 
 
-def _teacher_pool(config: DistillConfig, teacher: Teacher, direction: str, runner: Runner, dtype: torch.dtype | None,
-                  world: distributed.World) -> TeacherPool:
-    plan = crop_plan(config, teacher.model, direction)
+def _teacher_pool(config: DistillConfig, teacher: Teacher, direction: str, plan: CropPlan, runner: Runner,
+                  dtype: torch.dtype | None, world: distributed.World) -> TeacherPool:
     key = pool_key(plan, config.pool, teacher.sha256[direction], direction, str(dtype))
     pool = open_pool(cache_home() / "distill" / key, config.pool, config.crop_size)
     fill_pool(pool, plan, runner, world.rank, world.size)
