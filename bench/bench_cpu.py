@@ -42,16 +42,16 @@ from cyclegan_fx.runtime.config import RunOptions
 from cyclegan_fx.runners.factory import open_runner
 from cyclegan_fx.runtime.devices import process_rss
 from cyclegan_fx.runtime.executor import Grid
-from cyclegan_fx.runtime.schedule import STORED_MEMORY_SHARE, stored_schedule
-from cyclegan_fx.runtime.sizing import HOST_RESERVE, canvas_bytes
+from cyclegan_fx.runtime.schedule import stored_schedule
+from cyclegan_fx.runtime.sizing import HOST_RESERVE, memory_need
 height, width, precision, tile, repeat, schedule = {height}, {width}, {precision!r}, {tile}, {repeat}, {schedule!r}
 runner = open_runner(ModelStore().get("vintage"), "a2b", "cpu", precision, "torch")
 image = photo(height, width)
 limit = None
 if schedule == "exact":
     program, itemsize = runner.generator.program, runner.backend.dtype.itemsize
-    stored = canvas_bytes(program, stored_schedule(program), Grid([], height, width, 1), itemsize)
-    limit = process_rss() + HOST_RESERVE + int(stored / STORED_MEMORY_SHARE) - 1
+    stored = memory_need(program, stored_schedule(program), Grid([], height, width, 1), itemsize)
+    limit = process_rss() + HOST_RESERVE + int(stored) - 1
 options = RunOptions(work_size="full", tile=tile, max_memory=limit)
 if repeat > 1:
     runner.run(image, options)

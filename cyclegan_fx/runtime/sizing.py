@@ -89,7 +89,7 @@ def place_canvases(
     host = _host_budget(memory_limit)
     candidates = runnable(candidates, backend)
     for schedule in candidates:
-        need = canvas_bytes(program, schedule, grid, itemsize) / schedule.memory_share
+        need = memory_need(program, schedule, grid, itemsize)
         if backend.device.type == "cuda" and need < available_memory(backend.device) * (1 - GPU_TILE_SHARE) * 0.8:
             return schedule, backend.device
         if need <= host:
@@ -104,6 +104,11 @@ def place_canvases(
 def runnable(candidates: list[Schedule], backend: Backend) -> list[Schedule]:
     """The schedules whose every segment the backend can run (an exported pack has a fixed set)."""
     return [s for s in candidates if backend.segments is None or {w.segment for w in s.sweeps} <= backend.segments]
+
+
+def memory_need(program: Program, schedule: Schedule, grid: Grid, itemsize: int) -> float:
+    """Free memory a schedule asks for: its canvases may take only its share of it."""
+    return canvas_bytes(program, schedule, grid, itemsize) / schedule.memory_share
 
 
 def canvas_bytes(program: Program, schedule: Schedule, grid: Grid, itemsize: int) -> int:
