@@ -129,7 +129,7 @@ def test_onnxruntime_exact_tiles_equal_one_pytorch_pass_on_the_real_model(vintag
     assert again.path == pack.path  # cached: built once, keyed by what made it
 
 
-@pytest.mark.heavy  # exports and verifies every segment graph of a pack: about a minute on 2 cores
+@pytest.mark.heavy  # exports and verifies every segment graph of a pack: about half a minute on 2 cores
 def test_checkpoint_models_cache_their_packs_by_content(tiny, tmp_path):
     checkpoint = tmp_path / "tiny.pth"
     torch.save(tiny.net.state_dict(), checkpoint)

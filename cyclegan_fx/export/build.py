@@ -11,7 +11,7 @@ import torch
 
 from cyclegan_fx import __version__
 from cyclegan_fx.export.graphs import export_ops, required_segments, signature
-from cyclegan_fx.export.onnx_export import OPSET, ExportError, export_segment
+from cyclegan_fx.export.onnx_export import OPSET, ExportError, export_segments
 from cyclegan_fx.export.verify import MIN_PSNR, check_generator_graph, failed
 from cyclegan_fx.extras import require_extra
 from cyclegan_fx.io.atomic import atomic_output
@@ -27,8 +27,10 @@ def export_onnx(generator: Generator, path: Path, precision: str = "fp32", overw
     """The whole generator as one ONNX graph (input -> output), kept only if it matches PyTorch."""
     program = generator.program
     whole = segment(program, 0, len(program), local_norms=True)
+    [graph] = export_segments(export_ops(generator, DTYPES[precision]), program, [whole], DTYPES[precision])
+    onnx = require_extra("onnx")
     with atomic_output(path, overwrite=overwrite) as tmp:
-        export_segment(export_ops(generator, DTYPES[precision]), program, whole, tmp, DTYPES[precision])
+        onnx.save(graph, tmp)
         log.info("Checking %s against PyTorch fp32 with ONNX Runtime:", path.name)
         bad = failed(check_generator_graph(str(tmp), generator, precision), precision)
         if bad:
@@ -45,10 +47,12 @@ def build_onnx_pack(generator: Generator, meta: dict[str, Any], precision: str, 
     ops = export_ops(generator, dtype)
     segments = required_segments(program)
     entries, members = [], {}
+    graphs = export_segments(ops, program, segments, dtype)
+    onnx = require_extra("onnx")
     with tempfile.TemporaryDirectory() as tmp:
-        for k, seg in enumerate(segments):
+        for k, (seg, graph) in enumerate(zip(segments, graphs)):
             member = f"segment-{k:02d}.onnx"
-            export_segment(ops, program, seg, Path(tmp) / member, dtype)
+            onnx.save(graph, Path(tmp) / member)
             names = signature(ops, seg, program)
             entries.append(segment_entry(seg, member, names.inputs, names.outputs))
             members[member] = Path(tmp) / member
