@@ -39,10 +39,10 @@ def test_exact_statistics_match_the_whole_image_pass(runner, rgb, whole, tile):
     assert psnr(tiled, whole, 1.0) >= 50
 
 
-@pytest.mark.parametrize("tile", TILES)
-def test_per_tile_statistics_fail_the_same_check(runner, rgb, whole, tile):
-    """Proves the check above can fail: tiles normalized by their own statistics show seams."""
-    tiled = runner.run(rgb, RunOptions(tile=tile, stats=StatsMode.TILE))
+def test_per_tile_statistics_fail_the_same_check(runner, rgb, whole):
+    """Proves the check above can fail: tiles normalized by their own statistics show seams. One tile size is
+    enough (each tile computes its whole receptive field alone: 64-pixel tiles would take four times as long)."""
+    tiled = runner.run(rgb, RunOptions(tile=TILES[-1], stats=StatsMode.TILE))
     assert psnr(tiled, whole, 1.0) < 35
 
 
@@ -52,10 +52,11 @@ def test_thumbnail_statistics_are_an_approximation(runner, rgb, whole):
 
 
 @pytest.mark.heavy
-def test_bf16_stays_close_to_fp32(vintage_path, rgb, whole):
+def test_bf16_stays_close_to_fp32(vintage_path, runner, rgb):
+    part = rgb[:160, :232]  # a quarter of the photo: bf16 is emulated on CPUs without it, about 10x slower
     generator = load_generator(vintage_path)  # a backend takes its generator over
     bf16 = Runner(generator, TorchBackend(generator, CPU, torch.bfloat16))
-    assert psnr(bf16.run(rgb, RunOptions(tile=96)), whole, 1.0) >= 40
+    assert psnr(bf16.run(part, RunOptions(tile=96)), runner.run(part, RunOptions(tile=0)), 1.0) >= 40
 
 
 def test_whole_image_pass_equals_the_plain_module(vintage, runner, rgb, whole):

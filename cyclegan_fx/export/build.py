@@ -25,11 +25,12 @@ DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
 
 def export_onnx(generator: Generator, path: Path, precision: str = "fp32", overwrite: bool = False) -> None:
     """The whole generator as one ONNX graph (input -> output), kept only if it matches PyTorch."""
+    onnx = require_extra("onnx")
+    require_extra("onnxruntime")  # the check needs it: say so before the export's work, not after
     program = generator.program
     whole = segment(program, 0, len(program), local_norms=True)
-    [graph] = export_segments(export_ops(generator, DTYPES[precision]), program, [whole], DTYPES[precision])
-    onnx = require_extra("onnx")
     with atomic_output(path, overwrite=overwrite) as tmp:
+        [graph] = export_segments(export_ops(generator, DTYPES[precision]), program, [whole], DTYPES[precision])
         onnx.save(graph, tmp)
         log.info("Checking %s against PyTorch fp32 with ONNX Runtime:", path.name)
         bad = failed(check_generator_graph(str(tmp), generator, precision), precision)

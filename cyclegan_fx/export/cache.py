@@ -16,6 +16,7 @@ from cyclegan_fx.export.build import build_onnx_pack, made_by
 from cyclegan_fx.export.graphs import required_segments
 from cyclegan_fx.export.onnx_export import OPSET, ExportError
 from cyclegan_fx.export.verify import photo_like, psnr
+from cyclegan_fx.extras import require_extra
 from cyclegan_fx.models.bundle import Model, file_sha256
 from cyclegan_fx.models.store import cache_home
 from cyclegan_fx.networks import Generator
@@ -75,6 +76,7 @@ def onnx_pack(model: Model, direction: str, generator: Generator, precision: str
     path = artifact_dir(model, direction) / f"{direction}-onnx-{precision}-{cache_key(parts)}.pack"
     if path.is_file():
         return read_pack(path)
+    require_extra("onnxruntime")  # check_pack runs the pack in it: say so before the export's work, not after
     log.info("Exporting %s (%s) to ONNX segment graphs, once; later runs reuse %s.", model.name, direction, path)
     path.parent.mkdir(parents=True, exist_ok=True)
     pack = build_onnx_pack(generator, model_meta(model, direction, generator), precision, path)
