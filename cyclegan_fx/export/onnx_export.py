@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -13,6 +14,9 @@ from cyclegan_fx.export.graphs import GraphSignature, SegmentModule, example_inp
 from cyclegan_fx.extras import require_extra
 from cyclegan_fx.networks import Op, Program
 from cyclegan_fx.runtime.schedule import Segment
+
+if TYPE_CHECKING:
+    import onnx
 
 OPSET = 18
 log = logging.getLogger(__name__)
@@ -33,7 +37,8 @@ class _Segments(nn.Module):
         return tuple(out for part, group in zip(self.parts, groups) for out in part(group[0], group[1:]))
 
 
-def export_segments(ops: tuple[Op, ...], program: Program, segments: list[Segment], dtype: torch.dtype) -> list:
+def export_segments(ops: tuple[Op, ...], program: Program, segments: list[Segment],
+                    dtype: torch.dtype) -> list[onnx.ModelProto]:
     """One ONNX model per segment of ``ops`` (from ``export_ops``); batch, height and width are dynamic.
 
     The exporter costs about a second per call whatever the graph (it rebuilds its operator registry),
@@ -69,7 +74,7 @@ def _prefixed(k: int, name: str) -> str:
     return f"segment{k}.{name}"
 
 
-def _cut(extractor, k: int, sig: GraphSignature):
+def _cut(extractor: onnx.utils.Extractor, k: int, sig: GraphSignature) -> onnx.ModelProto:
     """Segment ``k``'s own graph out of the combined one, with its plain input and output names."""
     part = extractor.extract_model([_prefixed(k, n) for n in sig.inputs], [_prefixed(k, n) for n in sig.outputs])
     plain = {_prefixed(k, n): n for n in (*sig.inputs, *sig.outputs)}
