@@ -18,6 +18,9 @@ from av.video.reformatter import Colorspace, Interpolation
 from helpers import DATA
 from PIL import Image
 
+# AMR-NB needs no encoder here: it is muxed from made-up frames (FFmpeg builds without libopencore, such as
+# PyAV 18.1.1's, cannot encode it, and phone clips carry it).
+AMR_NB = "amr_nb"
 BT709, BT601, BT2020 = 1, 6, 9  # AVColorSpace
 LIMITED, FULL = 1, 2
 _SWS = {BT709: Colorspace.ITU709, BT601: Colorspace.SMPTE170M, 2: Colorspace.SMPTE170M, BT2020: Colorspace.BT2020}
@@ -99,7 +102,9 @@ def write_clip(path: Path, clip: Clip) -> Path:
             out.mux(video.encode(frame))
         out.mux(video.encode(None))
         seconds = float((pts[-1] + pts[1] - pts[0]) * clip.time_base) if len(pts) > 1 else 0.04
-        if audio is not None:
+        if audio is not None and clip.audio_codec == AMR_NB:
+            _amr_nb(out, audio, seconds)
+        elif audio is not None:
             _sine(out, audio, seconds, clip.audio_rate)
         if subtitles is not None:
             for i, start in enumerate(np.arange(0.0, seconds, 0.4)):
@@ -111,11 +116,23 @@ def write_clip(path: Path, clip: Clip) -> Path:
 
 
 def _audio_stream(out, clip: Clip):
+    if clip.audio_codec == AMR_NB:
+        return out.add_mux_stream(AMR_NB, rate=8000)
     audio = out.add_stream(clip.audio_codec, rate=clip.audio_rate, layout=clip.audio_layout,
                            bit_rate=12200 if clip.audio_rate == 8000 else 128000)
     if audio.codec_context.codec.experimental:  # FFmpeg's own Vorbis encoder
         audio.codec_context.options = {"strict": "experimental"}
     return audio
+
+
+def _amr_nb(out, audio, seconds: float) -> None:
+    """AMR-NB frames at 12.2 kbit/s (a mode byte, then 31 bytes) of random bits: any bits decode, as noise."""
+    rng = np.random.default_rng(0)
+    for i in range(round(seconds * 50)):  # 20 ms, 160 samples at 8 kHz, each
+        packet = av.Packet(bytes([0x3C]) + rng.integers(0, 256, 31, dtype=np.uint8).tobytes())
+        packet.pts = packet.dts = i * 160
+        packet.duration, packet.time_base, packet.stream = 160, fractions.Fraction(1, 8000), audio
+        out.mux(packet)
 
 
 def _sine(out, audio, seconds: float, rate: int) -> None:
