@@ -93,6 +93,19 @@ def test_a_failed_verification_leaves_no_file(tiny, tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_existing_output_is_refused_before_the_export(tiny, tmp_path, monkeypatch):
+    from cyclegan_fx.export import build
+
+    started = []
+    monkeypatch.setattr(build, "export_segments", lambda *args: started.append(args))  # records, exports nothing
+    checkpoint, target = tmp_path / "tiny.pth", tmp_path / "tiny.onnx"
+    torch.save(tiny.net.state_dict(), checkpoint)
+    target.write_bytes(b"precious")
+    code, out = invoke("export", checkpoint, "--format", "onnx", "-o", target)
+    assert code == 1 and "exists already" in out and target.read_bytes() == b"precious"
+    assert started == []
+
+
 def test_pack_holds_every_segment_the_runner_needs(tiny, tiny_pack):
     packed = {e.segment for e in tiny_pack.segments}
     assert packed == set(required_segments(tiny.program))
