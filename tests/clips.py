@@ -118,8 +118,7 @@ def write_clip(path: Path, clip: Clip) -> Path:
 def _audio_stream(out, clip: Clip):
     if clip.audio_codec == AMR_NB:
         return out.add_mux_stream(AMR_NB, rate=8000)
-    audio = out.add_stream(clip.audio_codec, rate=clip.audio_rate, layout=clip.audio_layout,
-                           bit_rate=12200 if clip.audio_rate == 8000 else 128000)
+    audio = out.add_stream(clip.audio_codec, rate=clip.audio_rate, layout=clip.audio_layout, bit_rate=128000)
     if audio.codec_context.codec.experimental:  # FFmpeg's own Vorbis encoder
         audio.codec_context.options = {"strict": "experimental"}
     return audio
