@@ -31,14 +31,16 @@ cluster_utils = pytest.importorskip("ray.cluster_utils")
 ROOT = Path(__file__).resolve().parent.parent
 VIDEO = ["--device", "cpu", "--backend", "torch", "--work-size", "64", "--codec", "ffv1", "--chunk", "8",
          "--temporal", "off"]
-FAST_HEALTH_CHECKS = {"health_check_period_ms": 500, "health_check_failure_threshold": 4}  # a lost node seen in 2 s
+# A lost node is declared dead after 5 s: long enough for Ray's own retries of its tasks to run out first, as
+# they do with the default checks (a real node is declared dead after 15 s or more), short enough for a test.
+HEALTH_CHECKS = {"health_check_period_ms": 500, "health_check_failure_threshold": 10}
 
 
 @pytest.fixture(scope="module")
 def cluster():
     """Head without CPUs (so no worker runs beside the driver), three worker nodes of one CPU each."""
     cluster = cluster_utils.Cluster(initialize_head=True, head_node_args={
-        "num_cpus": 0, "include_dashboard": False, "_system_config": FAST_HEALTH_CHECKS})
+        "num_cpus": 0, "include_dashboard": False, "_system_config": HEALTH_CHECKS})
     nodes = [cluster.add_node(num_cpus=1) for _ in range(3)]
     cluster.wait_for_nodes()
     ray.init(address=cluster.address, logging_level=logging.WARNING)

@@ -2,9 +2,10 @@
 
 A worker is a class with ``ready()`` and ``translate(item)``: the batch job's Translator (one file per item)
 or the video job's ChunkTranslator (one chunk per item). Work is handed out a few items per actor at a time,
-so the driver's memory does not grow with the number of items. Lost workers are Ray's business: actors
-restart (loading the model again) and the task they were running is retried; only an input that kills its
-worker on every attempt ends up as a failure.
+so the driver's memory does not grow with the number of items. Lost workers are mostly Ray's business: actors
+restart (loading the model again) and the task they were running is retried; the feed itself sends again the
+items of a worker whose node stopped answering, as Ray's retries run out before the node is declared dead.
+Only an input that kills its worker on every attempt ends up as a failure.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import contextlib
 import logging
 import secrets
 import socket
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,8 @@ log = logging.getLogger("cyclegan_fx")
 TASK_RETRIES = 2  # attempts after the first when a worker dies while translating an item
 CONCURRENCY = 2  # files a batch actor translates at once: one in the runner while the other reads or writes
 QUEUED = 1  # calls waiting in each actor's queue, so it never idles between files
+UNREACHABLE_PATIENCE = 300.0  # seconds an item waits for a worker whose node stopped answering
+UNREACHABLE_PAUSE = 1.0  # seconds a worker that did not answer gets no new work
 NEEDS_RAY = "Batch jobs need Ray"  # what require_extra says when Ray is missing
 
 
@@ -185,35 +189,70 @@ def start_workers(placement: Placement, settings: object, model: ModelFiles, wor
 
 def feed(workers: Workers, items: Iterable[T], lost: Callable[[T, Exception], R]) -> Iterator[R]:
     """Translate ``items`` on the workers, yielding each outcome as it arrives (in no particular order);
-    ``lost`` makes the outcome of an item whose task Ray could not complete."""
-    import ray
-    from ray.exceptions import RayError
+    ``lost`` makes the outcome of an item whose task Ray could not complete.
 
-    actors = workers.actors
+    A worker whose node stopped answering fails its tasks at once, Ray's retries included, until the cluster
+    declares the node dead and restarts the worker elsewhere (seconds to tens of seconds): such an item is
+    sent again, to a worker that answers where there is one, for up to ``UNREACHABLE_PATIENCE`` seconds.
+    """
+    import ray
+    from ray.exceptions import ActorUnavailableError, RayError
+
+    dispatch = _Dispatch(workers.actors)
     items = iter(items)
-    pending: dict[object, tuple[T, int]] = {}
-    load = [0] * len(actors)
-    capacity = (workers.concurrency + QUEUED) * len(actors)
+    again: list[tuple[T, float]] = []  # items whose worker did not answer, with the time to give up on them
+    pending: dict[object, tuple[T, int, float]] = {}
+    capacity = (workers.concurrency + QUEUED) * len(workers.actors)
     exhausted = False
     while True:
-        while not exhausted and len(pending) < capacity:
-            item = next(items, None)
+        while len(pending) < capacity and (again or not exhausted):
+            item, deadline = again.pop(0) if again else (next(items, None), 0.0)
             if item is None:
                 exhausted = True
                 break
-            index = load.index(min(load))
-            pending[actors[index].translate.remote(item)] = (item, index)
-            load[index] += 1
+            index = dispatch.pick()
+            pending[workers.actors[index].translate.remote(item)] = (item, index, deadline)
         if not pending:
             return
         ready, _ = ray.wait(list(pending), num_returns=1)
         for ref in ready:
-            item, index = pending.pop(ref)
-            load[index] -= 1
+            item, index, deadline = pending.pop(ref)
+            dispatch.done(index)
             try:
                 yield ray.get(ref)
+            except ActorUnavailableError as exc:
+                deadline = deadline or time.monotonic() + UNREACHABLE_PATIENCE
+                if time.monotonic() < deadline:
+                    dispatch.unreachable(index)
+                    again.append((item, deadline))
+                else:
+                    yield lost(item, exc)
             except RayError as exc:
                 yield lost(item, exc)
+
+
+class _Dispatch:
+    """Which worker gets the next item: the least loaded of those that answered last, else of all after a pause."""
+
+    def __init__(self, actors: list) -> None:
+        self.load = [0] * len(actors)
+        self.quiet_until = [0.0] * len(actors)  # until when a worker that did not answer gets no work
+
+    def pick(self) -> int:
+        now = time.monotonic()
+        answering = [i for i, until in enumerate(self.quiet_until) if until <= now]
+        if not answering:  # every worker is unreachable: wait for the first to be worth trying again
+            time.sleep(min(self.quiet_until) - now)
+            return self.pick()
+        index = min(answering, key=self.load.__getitem__)
+        self.load[index] += 1
+        return index
+
+    def done(self, index: int) -> None:
+        self.load[index] -= 1
+
+    def unreachable(self, index: int) -> None:
+        self.quiet_until[index] = time.monotonic() + UNREACHABLE_PAUSE
 
 
 def lost_file(settings: WorkerSettings) -> Callable[[WorkItem, Exception], Outcome]:
