@@ -148,7 +148,8 @@ def test_refusals_come_before_any_worker_starts(tmp_path, photo):
         ("batch", source, "-o", source / "out", "--recursive"): f"The destination {source / 'out'} lies in the source",
         ("batch", source, "-o", source): f"The destination {source} lies in the source",
         ("batch", source / "a.png", source / "x" / "a.png", "-o", tmp_path / "o"): "would be written to the same output",
-        ("batch", tmp_path / "nothing", "-o", tmp_path / "o"): "No input images to translate.",
+        ("batch", tmp_path / "nothing", tmp_path / "nor", "-o", tmp_path / "o"):
+            f"No such file or folder: {tmp_path / 'nothing'}, {tmp_path / 'nor'}.",
         ("batch", "nosuch://bucket/in", "-o", tmp_path / "o"): "Cannot open nosuch://bucket/in: ",
         ("batch", source, "-o", source / "a.png"): "is a file; the destination must be a folder.",
     }

@@ -35,8 +35,9 @@ def apply(inputs, output, recursive, overwrite, model, direction, device, precis
     runner = _open_runner(model, direction, device, precision, backend)
     failed = _translate_all(runner, files, targets, options, overwrite)
     written = len(files) - failed
-    where = targets[0] if len(files) == 1 else output
-    log.info("Wrote %d image%s to %s.", written, "" if written == 1 else "s", where)
+    if written:
+        where = targets[0] if len(files) == 1 else output
+        log.info("Wrote %d image%s to %s.", written, "" if written == 1 else "s", where)
     if failed or problems:
         raise click.ClickException(f"{failed + len(problems)} input(s) failed; see the messages above.")
 

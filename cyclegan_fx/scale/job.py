@@ -133,7 +133,8 @@ def _resolve_sources(texts: tuple[str, ...]) -> _Sources:
         else:
             sources.problems.append(Outcome(text, "", "failed", f"{text}: no such file or folder."))
     if not sources.entries:
-        raise OutputError("No input images to translate.")
+        missing = ", ".join(problem.source for problem in sources.problems)
+        raise OutputError(f"No such file or folder: {missing}." if missing else "No input images to translate.")
     return sources
 
 
