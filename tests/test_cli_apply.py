@@ -133,6 +133,7 @@ def test_a_batch_reports_bad_files_and_translates_the_rest(tmp_path, small):
         (["--model", "no-such-model"], "No model named 'no-such-model'"),
         (["--model", "{tmp}/broken.pth"], "corrupt, truncated or not a PyTorch checkpoint"),
         (["--model", "{tmp}/foreign.pth"], "match no supported generator layout"),
+        (["--model", "{tmp}/notes.pth"], "corrupt, truncated or not a PyTorch checkpoint"),  # not code: text
         (["--model", "{tmp}/evil.pth"], "could run code"),
         (["--direction", "b2a"], "has no b2a generator"),
         (["--work-size", "huge"], "--work-size must be 'full', 'model' or a whole number of at least 16, not 'huge'"),
@@ -140,6 +141,7 @@ def test_a_batch_reports_bad_files_and_translates_the_rest(tmp_path, small):
 )
 def test_bad_requests_get_one_sentence_and_no_output(tmp_path, small, args, message):
     (tmp_path / "broken.pth").write_bytes(b"PK\x03\x04 definitely not a zip")
+    (tmp_path / "notes.pth").write_text("# Notes\n\nA text file given as a model.\n")
     torch.save({"fc.weight": torch.zeros(2, 2)}, tmp_path / "foreign.pth")
     torch.save({"x": Path("/")}, tmp_path / "evil.pth")
     args = [a.format(tmp=tmp_path) for a in args]

@@ -47,11 +47,19 @@ def load_weights_only(path: Path) -> object:
         with library_warnings_logged(path):
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "Weights only load failed" not in str(exc):
+        if "Weights only load failed" not in str(exc) or not _pickled(path):
             raise
         raise UnsafeCheckpointError(
             f"Refused {path}: it holds pickled objects other than tensors, which could run code when loaded."
         ) from exc
+
+
+def _pickled(path: Path) -> bool:
+    """Whether the file is torch.save's zip or a bare pickle: other bytes (a text file, say) also fail the
+    weights-only unpickler, but hold no code."""
+    with open(path, "rb") as file:
+        head = file.read(2)
+    return head == b"PK" or head[:1] == b"\x80"
 
 
 def _read_pickle(path: Path) -> object:
