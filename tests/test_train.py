@@ -80,6 +80,19 @@ def test_resume_refuses_a_change_of_what_is_learned(dataset, tmp_path):
     assert code == 1 and "Cannot resume" in out and "--lr" in out
 
 
+def test_a_damaged_newest_checkpoint_is_passed_over_with_one_plain_sentence(dataset, tmp_path):
+    code, out = invoke("train", dataset, "--name", "d", "--runs-dir", tmp_path, *TINY, "--max-steps", 4,
+                       "--num-workers", 0)
+    assert code == 0, out
+    latest = tmp_path / "d" / "checkpoints" / "step_00000004.pt"
+    latest.write_text("# overwritten by a text editor\n")
+    code, out = invoke("train", "--resume", tmp_path / "d", "--max-steps", 6)
+    assert code == 0, out
+    assert f"Checkpoint {latest} is damaged (its bytes are not a PyTorch checkpoint's). Trying the one before it." in out
+    assert "weights_only" not in out  # torch's advice to load it unsafely is never passed on
+    assert (tmp_path / "d" / "checkpoints" / "step_00000006.pt").is_file()
+
+
 def test_resuming_a_checkpoint_with_code_is_refused_in_one_sentence(dataset, tmp_path):
     """The newest checkpoint was tampered with: refused, not run, and not quietly replaced by the older one."""
     code, out = invoke("train", dataset, "--name", "t", "--runs-dir", tmp_path, *TINY, "--max-steps", 3,
