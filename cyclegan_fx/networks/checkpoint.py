@@ -41,14 +41,17 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
 def load_weights_only(path: Path) -> object:
     """``torch.load`` of tensors and plain containers; pickled code raises UnsafeCheckpointError and never runs.
 
-    Other failures propagate as torch raised them, for the caller to word.
+    Other failures propagate for the caller to word, as torch raised them, except that bytes which are no pickle
+    at all give a plain UnpicklingError: torch's own text for them advises loading with weights_only=False.
     """
     try:
         with library_warnings_logged(path):
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "Weights only load failed" not in str(exc) or not _pickled(path):
+        if "Weights only load failed" not in str(exc):
             raise
+        if not _pickled(path):
+            raise pickle.UnpicklingError("its bytes are not a PyTorch checkpoint's") from exc
         raise UnsafeCheckpointError(
             f"Refused {path}: it holds pickled objects other than tensors, which could run code when loaded."
         ) from exc

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import logging
 import os
-import pickle
 import random
 import re
 from pathlib import Path
@@ -68,8 +67,6 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"Checkpoint {path} does not exist.") from exc
     except UnsafeCheckpointError:
         raise
-    except pickle.UnpicklingError as exc:  # torch's own text advises weights_only=False: never repeat that
-        raise CheckpointError(f"Checkpoint {path} is damaged (its bytes are not a PyTorch checkpoint's).") from exc
     except Exception as exc:  # torch.load raises many types for damaged files
         raise CheckpointError(f"Checkpoint {path} is damaged ({str(exc).splitlines()[0]}).") from exc
     if not isinstance(state, dict) or state.get("format") != FORMAT or state.get("format_version") != FORMAT_VERSION:
